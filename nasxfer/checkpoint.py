@@ -1,0 +1,50 @@
+"""Model files: a state dict plus everything needed to rebuild and use the network.
+
+A file holds only tensors and plain Python values, so it loads with
+``torch.load(weights_only=True)``: opening a model file never runs code from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasxfer.config import Config, validate_config
+from nasxfer.fileio import atomic_torch_save
+
+FORMAT_VERSION = 1
+
+
+def model_payload(model: nn.Module, config: Config, values: dict[str, Any], data, preprocess) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": config.model_dump(mode="json"),
+        "candidate": values,
+        "class_names": list(data.class_names),
+        "in_channels": int(data.channels),
+        "image_size": list(data.image_size),
+        "preprocess": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(preprocess).items()},
+    }
+
+
+def save_model(path: str | Path, payload: dict[str, Any]) -> None:
+    atomic_torch_save(path, payload)
+
+
+def load_payload(path: str | Path) -> dict[str, Any]:
+    return torch.load(Path(path), map_location="cpu", weights_only=True)
+
+
+def rebuild_model(payload: dict[str, Any]) -> nn.Module:
+    """The network a payload describes, with its weights loaded, in eval mode, on CPU."""
+    from nasxfer.models.build import build_model
+
+    config = validate_config(payload["config"])
+    model = build_model(config.model, payload["in_channels"], len(payload["class_names"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()

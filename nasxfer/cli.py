@@ -1,0 +1,210 @@
+"""The ``nasxfer`` command line: parse options, call the library, print.
+
+The only module that prints and the only one that turns a ``NasxferError`` into one line
+on stderr and exit code 2. Heavy modules (torch) are imported inside the commands that
+need them, so ``--help`` and ``validate`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from nasxfer.errors import NasxferError
+
+app = typer.Typer(
+    name="nasxfer",
+    help="Neural architecture search with transfer learning for image classifiers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+RunsDir = typer.Option(
+    None, "--runs-dir", envvar="NASXFER_RUNS_DIR", help="Folder of run folders [default: ./runs]."
+)
+Overrides = typer.Option(
+    [], "--set", "-s", metavar="KEY=VALUE", help="Override a config field, e.g. --set train.lr=0.05 (repeatable)."
+)
+
+
+def _runs_dir(value: Optional[Path]) -> Path:
+    from nasxfer.store import default_runs_dir
+
+    return Path(value) if value else default_runs_dir()
+
+
+def _fail(message: str) -> None:
+    errors.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _guard(fn):
+    """Run a command body, turning the user's errors into one line and exit code 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NasxferError as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+@app.command()
+@_guard
+def validate(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    overrides: List[str] = Overrides,
+) -> None:
+    """Check a config and print it resolved, with the size of its search space. Trains nothing."""
+    from rich.table import Table
+
+    from nasxfer.config import load_config
+    from nasxfer.space import SearchSpace
+    from nasxfer.strategies import create_strategy
+    from nasxfer.runner import objective_of
+
+    cfg = load_config(config, overrides)
+    space = SearchSpace.from_config(cfg)
+    create_strategy(cfg.search.strategy.name, space, cfg.seed, objective_of(cfg), cfg.search.strategy.options)
+    console.print(cfg.to_yaml(), highlight=False, end="")
+    table = Table(title="search space")
+    for column in ("field", "kind", "values"):
+        table.add_column(column)
+    for row in space.describe():
+        table.add_row(*row)
+    console.print(table)
+    if space.size == float("inf"):
+        console.print("search space size: unbounded (it has continuous dimensions)")
+    else:
+        console.print(f"search space size: {int(space.size):,} candidates")
+
+
+@app.command()
+@_guard
+def search(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    overrides: List[str] = Overrides,
+    runs_dir: Optional[Path] = RunsDir,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the run id and the result."),
+) -> None:
+    """Search: propose, train and evaluate candidates; write runs/<run-id>/."""
+    from nasxfer.config import load_config
+    from nasxfer.live import make_reporter
+    from nasxfer.space import SearchSpace
+    from nasxfer.strategies import create_strategy
+    from nasxfer.runner import objective_of
+
+    cfg = load_config(config, overrides)
+    # Everything that can be checked without training is checked before the run folder exists.
+    space = SearchSpace.from_config(cfg)
+    create_strategy(cfg.search.strategy.name, space, cfg.seed, objective_of(cfg), cfg.search.strategy.options)
+    from nasxfer.evaluator import TrainingEvaluator
+    from nasxfer.provenance import collect_env
+    from nasxfer.runner import run_search
+    from nasxfer.store import RunStore
+    from nasxfer.train import resolve_device
+
+    evaluator = TrainingEvaluator()
+    # Load the data now: a bad path fails before a run folder exists, and trials reuse it.
+    evaluator.data_for(cfg, resolve_device(cfg.train.device))
+    store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
+    reporter = make_reporter(console, quiet=quiet)
+    try:
+        outcome = run_search(cfg, store, reporter, evaluator)
+    except KeyboardInterrupt:
+        getattr(reporter, "stop", lambda: None)()
+        errors.print(f"interrupted: finished trials are kept in {store.path}")
+        raise typer.Exit(130)
+    finally:
+        getattr(reporter, "stop", lambda: None)()
+    console.print(f"run folder: {store.path}")
+    if outcome.best is not None:
+        console.print(f"next: nasxfer finetune {store.run_id}   ·   nasxfer report {store.run_id}")
+
+
+@app.command()
+@_guard
+def finetune(
+    run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
+    trial: Optional[int] = typer.Option(None, "--trial", help="Trial number [default: the best]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs [default: finetune.epochs]."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
+    from nasxfer.finetune import finetune_run
+    from nasxfer.store import resolve_run
+
+    store = resolve_run(_runs_dir(runs_dir), run_id)
+
+    def on_epoch(row):
+        console.print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, {row['images_per_second']:.0f} img/s", highlight=False)
+
+    metrics = finetune_run(store, trial=trial, epochs=epochs, on_epoch=on_epoch)
+    console.print(
+        f"trial {metrics['trial']} finetuned for {metrics['epochs']} epochs: "
+        f"test accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_f1']:.4f}",
+        highlight=False,
+    )
+    console.print(f"final model: {store.path / 'final' / 'model.pt'}")
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    md = "md"
+
+
+@app.command()
+@_guard
+def report(
+    run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
+    format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or md."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="Show the best K trials only."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Show what a search found: the leaderboard and the best trial's values."""
+    from nasxfer.report import build_report, leaderboard_table, render_markdown
+    from nasxfer.store import resolve_run
+
+    store = resolve_run(_runs_dir(runs_dir), run_id)
+    data = build_report(store, top=top)
+    if format is ReportFormat.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif format is ReportFormat.md:
+        sys.stdout.write(render_markdown(data))
+    else:
+        console.print(leaderboard_table(data))
+        if data["best"]:
+            console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False)
+        if data["final"]:
+            console.print(f"final test accuracy: {data['final']['test_accuracy']:.4f}")
+
+
+@app.command()
+@_guard
+def runs(runs_dir: Optional[Path] = RunsDir) -> None:
+    """List the runs in the runs folder."""
+    from nasxfer.report import runs_table
+
+    console.print(runs_table(_runs_dir(runs_dir)))
+
+
+def main() -> None:  # the console script
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+"""The experiment config: pydantic models, YAML loading, ``--set`` overrides, ``apply``.
+
+A YAML file becomes a frozen, validated ``Config``. Every later change to a config, a
+user's ``--set train.lr=0.05`` or a strategy's candidate ``{"train.lr": 0.05}``, goes
+through ``Config.apply``, so both are validated by the same schema. Validation errors
+become one-line ``ConfigError`` messages that name the field and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nasxfer.data import DATASET_NAMES
+from nasxfer.errors import ConfigError
+from nasxfer.models import SCRATCH_OPS
+
+MAX_CONFIG_BYTES = 1_000_000  # a config is a page of YAML; anything bigger is a mistake
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """``safe_load`` with YAML 1.2 booleans: only true/false, so ``amp: off`` stays a string."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def safe_load_yaml(text: str):
+    """Parse YAML safely (no object construction) with YAML 1.2 booleans."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors and values never change in place."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class SyntheticData(Strict):
+    """Procedural images (class-dependent shapes plus noise) for tests and demos."""
+
+    num_samples: int = Field(600, ge=10, le=1_000_000)
+    num_classes: int = Field(4, ge=2, le=1000)
+    channels: Literal[1, 3] = 3
+    image_size: int = Field(16, ge=4, le=1024)
+
+
+class DataConfig(Strict):
+    dataset: str = "digits"
+    root: str | None = None  # folder of torchvision files or of the ImageFolder tree
+    val_root: str | None = None  # imagefolder: a separate validation folder
+    test_root: str | None = None  # imagefolder: a separate test folder
+    download: bool = False  # torchvision datasets: download into root when missing
+    image_size: int | None = Field(None, ge=4, le=1024)  # resize to this; None keeps native size
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    limit: int | None = Field(None, ge=10)  # keep at most this many training images (quick runs)
+    augment: Literal["auto", "none", "flip", "crop", "crop_flip"] = "auto"
+    mode: Literal["auto", "memory", "stream"] = "auto"  # stream: DataLoader with workers
+    num_workers: int = Field(2, ge=0, le=64)
+    synthetic: SyntheticData = SyntheticData()
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        return _known(name, DATASET_NAMES, "dataset")
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                "val_fraction + test_fraction must be below 0.9 so that training data remains"
+            )
+        if self.dataset == "imagefolder" and not self.root:
+            raise ValueError("dataset 'imagefolder' needs data.root: the folder of class folders")
+        return self
+
+
+# --------------------------------------------------------------------------- model
+
+
+class ScratchConfig(Strict):
+    """A macro network searched from scratch: stem, stages of layers, 1x1 head, pool, linear.
+
+    The first layer of each stage has stride 2 and doubles the width, so stage ``i`` has
+    ``stem_channels * 2**(i+1)`` channels (NAS-Bench-Macro's layout).
+    """
+
+    stem_channels: int = Field(16, ge=1, le=1024)
+    stages: list[int] = Field(default_factory=lambda: [2, 2], min_length=1, max_length=8)
+    ops: list[str] = Field(default_factory=lambda: ["mbconv_k3_e3"] * 4, min_length=1)
+    head_channels: int = Field(128, ge=1, le=8192)
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_sizes(cls, stages: list[int]) -> list[int]:
+        if any(n < 1 or n > 32 for n in stages):
+            raise ValueError("every stage needs 1 to 32 layers")
+        return stages
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str]) -> list[str]:
+        return [_known(op, SCRATCH_OPS, "op") for op in ops]
+
+    @model_validator(mode="after")
+    def _one_op_per_layer(self) -> ScratchConfig:
+        if len(self.ops) != sum(self.stages):
+            raise ValueError(
+                f"ops has {len(self.ops)} entries but stages {self.stages} have "
+                f"{sum(self.stages)} layers: give one op per layer"
+            )
+        return self
+
+
+class ModelConfig(Strict):
+    scratch: ScratchConfig = ScratchConfig()
+
+
+# --------------------------------------------------------------------------- search
+
+
+class Dimension(Strict):
+    """One searched config field: ``choices``, or a ``low``..``high`` range (``log`` scale).
+
+    ``repeat: N`` makes the field a list of N items that vary independently (per-layer ops).
+    ``grid`` is how many points a float range contributes to a grid search.
+    """
+
+    choices: list[Any] | None = Field(None, min_length=1)
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool | None = None  # default: integer when low and high are both integers
+    repeat: int | None = Field(None, ge=1, le=64)
+    grid: int = Field(3, ge=2, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _remember_integer(cls, data: Any) -> Any:
+        # YAML gives ints for `low: 1`; remember that before pydantic turns them into floats.
+        if isinstance(data, dict) and data.get("integer") is None and "low" in data:
+            low, high = data.get("low"), data.get("high")
+            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+                data = {**data, "integer": True}
+        return data
+
+    @model_validator(mode="after")
+    def _choices_or_range(self) -> Dimension:
+        has_range = self.low is not None or self.high is not None
+        if self.choices is not None and has_range:
+            raise ValueError("give either choices or low/high, not both")
+        if self.choices is None:
+            if self.low is None or self.high is None:
+                raise ValueError("give choices: [...] or both low and high")
+            if not self.low < self.high:
+                raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+            if self.log and self.low <= 0:
+                raise ValueError("a log range needs low > 0")
+        elif len({_freeze(c) for c in self.choices}) != len(self.choices):
+            raise ValueError("choices contain duplicates")
+        return self
+
+
+class StrategyConfig(BaseModel):
+    """``name`` picks a registered strategy; any other key is that strategy's option."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = "random"
+
+    @field_validator("name")
+    @classmethod
+    def _known_strategy(cls, name: str) -> str:
+        from nasxfer.strategies import STRATEGY_NAMES
+
+        return _known(name, STRATEGY_NAMES, "strategy")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Budget(Strict):
+    trials: int | None = Field(20, ge=1, le=1_000_000)
+    minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.trials is None and self.minutes is None:
+            raise ValueError("set trials or minutes (or both): a search needs an end")
+        return self
+
+
+OBJECTIVE_METRICS = ("val_accuracy", "val_f1", "val_loss", "params")
+
+
+class Objective(Strict):
+    metric: str = "val_accuracy"
+    mode: Literal["max", "min"] = "max"
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        return _known(metric, OBJECTIVE_METRICS, "metric")
+
+
+class SearchConfig(Strict):
+    strategy: StrategyConfig = StrategyConfig()
+    space: dict[str, Dimension] = Field(default_factory=dict)
+    budget: Budget = Budget()
+    objective: Objective = Objective()
+    max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
+
+
+# --------------------------------------------------------------------------- training
+
+
+class TrainConfig(Strict):
+    epochs: int = Field(8, ge=1, le=10_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0, le=1)
+    warmup_epochs: float = Field(0.0, ge=0, le=1000)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    channels_last: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str) -> str:
+        base = device.split(":", 1)[0]
+        if base not in ("auto", "cpu", "cuda", "mps"):
+            raise ValueError(f"unknown device {device!r} (choices: auto, cpu, cuda, cuda:N, mps)")
+        return device
+
+    @model_validator(mode="after")
+    def _warmup_inside_training(self) -> TrainConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
+        return self
+
+
+class FinetuneConfig(Strict):
+    """How ``nasxfer finetune`` retrains the winner on train+val; unset fields follow ``train``."""
+
+    epochs: int = Field(30, ge=1, le=10_000)
+    lr: float | None = Field(None, gt=0, le=10)
+    batch_size: int | None = Field(None, ge=1, le=65_536)
+    warmup_epochs: float | None = Field(None, ge=0, le=1000)
+
+
+# --------------------------------------------------------------------------- the whole
+
+
+class Config(Strict):
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    search: SearchConfig = SearchConfig()
+    train: TrainConfig = TrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+
+    def apply(self, values: Mapping[str, Any]) -> Config:
+        """A new config with each dotted path in ``values`` set; validated like the original."""
+        data = self.model_dump(mode="json")
+        for path, value in values.items():
+            set_path(data, path, value)
+        return validate_config(data)
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json")
+        # Dimensions read better without their unused fields (a choice has no low/high).
+        data["search"]["space"] = {
+            path: dim.model_dump(mode="json", exclude_none=True) for path, dim in self.search.space.items()
+        }
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config, apply ``key=value`` overrides, validate; ``ConfigError`` on any problem."""
+    data = read_yaml_mapping(path)
+    for item in overrides:
+        key, value = parse_override(item)
+        set_path(data, key, value)
+    return validate_config(data)
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config: no such file '{path}' (give the path of a YAML config)")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config: '{path}' is over {MAX_CONFIG_BYTES // 1000} kB: is it really a config?")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = safe_load_yaml(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: '{path}' is not UTF-8 text (give a YAML file)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config: '{path}' is not valid YAML{where}: {problem}") from None
+    if data is None:
+        raise ConfigError(f"config: '{path}' is empty (start from configs/quickstart.yaml)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: '{path}' must be a YAML mapping of sections (name, data, model, …)")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``train.lr=0.05`` -> ``("train.lr", 0.05)``; the value is parsed as YAML."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set: '{item}' is not key=value (example: --set train.lr=0.05)")
+    try:
+        value = safe_load_yaml(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for ``path == "a.b.c"``, creating sections as needed.
+
+    Space dimensions are themselves keyed by dotted paths (``search.space.train.lr``), so
+    once the walk reaches ``search.space`` the rest of the path is one key.
+    """
+    parts = path.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if parts[:i] == ["search", "space"] and i == 2:
+            break
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(parts[: i + 1])}: is a value, not a section, so '{path}' cannot be set")
+        node = child
+    else:
+        node[parts[-1]] = copy.deepcopy(value)
+        return
+    node[".".join(parts[2:])] = copy.deepcopy(value)
+
+
+def validate_config(data: Mapping[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """The first error as one line, ``field.path: what is wrong (fix)``, plus a count of the rest."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = [str(p) for p in first["loc"]]
+    field = ".".join(loc) or "config"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        message = _unknown_key_message(loc)
+    elif kind == "missing":
+        message = "is required"
+    else:
+        message = first["msg"]
+        for prefix in ("Value error, ", "Assertion failed, "):
+            message = message.removeprefix(prefix)
+        message = message[0].lower() + message[1:] if message else message
+        if kind in ("int_parsing", "float_parsing", "bool_parsing", "int_type", "float_type") and "input" in first:
+            message += f" (got {first['input']!r})"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{field}: {message}{more}"
+
+
+def _unknown_key_message(loc: list[str]) -> str:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            break
+    allowed = list(model.model_fields)
+    close = difflib.get_close_matches(loc[-1], allowed, n=1)
+    hint = f" — did you mean '{close[0]}'?" if close else ""
+    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+
+
+def _known(name: str, choices: tuple[str, ...], what: str) -> str:
+    if name in choices:
+        return name
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" — did you mean '{close[0]}'?" if close else ""
+    raise ValueError(f"unknown {what} {name!r}{hint} (choices: {', '.join(choices)})")
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value

@@ -1,0 +1,17 @@
+"""The one exception type the CLI turns into "one line, exit code 2"."""
+
+
+class NasxferError(Exception):
+    """A problem the user can fix: bad config, unknown run, missing file.
+
+    The message is a single line that names what is wrong and how to fix it; the CLI
+    prints it without a traceback and exits with code 2.
+    """
+
+
+class ConfigError(NasxferError):
+    """A config file, a ``--set`` override or a search space that does not validate."""
+
+
+class RunNotFoundError(NasxferError):
+    """A run id that names no run folder (or reaches outside the runs folder)."""

@@ -1,0 +1,98 @@
+"""Evaluators turn one candidate's resolved config into metrics.
+
+``TrainingEvaluator`` builds the network and trains it; it keeps loaded datasets between
+trials, since most searches vary the model and not the data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from nasxfer.config import Config
+
+
+@dataclass
+class TrialOutcome:
+    metrics: dict[str, float]
+    curve: list[dict[str, float]] = field(default_factory=list)
+
+
+class TrainingEvaluator:
+    def __init__(self) -> None:
+        self._datasets: dict[tuple[str, int, str], Any] = {}
+
+    def data_for(self, config: Config, device):
+        """The config's dataset, loaded once per (data settings, seed, device)."""
+        from nasxfer.data import load_dataset
+
+        key = (config.data.model_dump_json(), config.seed, str(device))
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(config.data, seed=config.seed, device=device)
+        return self._datasets[key]
+
+    def evaluate(
+        self,
+        config: Config,
+        *,
+        seed: int,
+        trial_dir: Path,
+        values: dict[str, Any],
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+    ) -> TrialOutcome:
+        import torch
+
+        from nasxfer.checkpoint import model_payload, save_model
+        from nasxfer.data.loader import BatchLoader, augment_for
+        from nasxfer.models.build import build_model, preprocess_for
+        from nasxfer.train import count_parameters, fit, resolve_device, seed_everything, use_channels_last
+
+        started = time.perf_counter()
+        device = resolve_device(config.train.device)
+        data = self.data_for(config, device)
+        seed_everything(seed)
+        model = build_model(config.model, data.channels, len(data.class_names)).to(device)
+        channels_last = use_channels_last(config.train.channels_last, device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        preprocess = preprocess_for(config.model, data)
+        train_batches = BatchLoader(
+            data.train,
+            batch_size=config.train.batch_size,
+            device=device,
+            preprocess=preprocess,
+            augment=augment_for(config.data, data),
+            shuffle=True,
+            seed=seed,
+            channels_last=channels_last,
+            num_workers=config.data.num_workers,
+        )
+        val_batches = BatchLoader(
+            data.val,
+            batch_size=max(256, config.train.batch_size),
+            device=device,
+            preprocess=preprocess,
+            channels_last=channels_last,
+            num_workers=config.data.num_workers,
+        )
+        result = fit(model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch)
+        save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
+
+        final = result.final
+        train_seconds = sum(row["train_seconds"] for row in result.curve)
+        images = sum(row["images_per_second"] * row["train_seconds"] for row in result.curve)
+        metrics = {
+            "val_accuracy": final["val_accuracy"],
+            "val_f1": final["val_f1"],
+            "val_loss": final["val_loss"],
+            "train_loss": final["train_loss"],
+            "best_val_accuracy": max(row["val_accuracy"] for row in result.curve),
+            "params": float(count_parameters(model)),
+            "epochs": float(len(result.curve)),
+            "images_per_second": images / max(train_seconds, 1e-9),
+            "seconds_per_epoch": train_seconds / max(len(result.curve), 1),
+            "seconds": time.perf_counter() - started,
+        }
+        return TrialOutcome(metrics, result.curve)

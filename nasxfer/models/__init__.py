@@ -1,0 +1,17 @@
+"""Models: the from-scratch macro network (``scratch``) and, later, pretrained backbones.
+
+This ``__init__`` stays torch-free so the config schema can name the known ops without
+importing torch; the builders live in submodules.
+"""
+
+MBCONV_KERNELS = (3, 5, 7)
+MBCONV_EXPANSIONS = (1, 3, 6)
+
+#: Every op a from-scratch layer can be. ``identity`` becomes a strided 1x1 conv + BN where
+#: the layer changes resolution or width (as in NAS-Bench-Macro).
+SCRATCH_OPS: tuple[str, ...] = (
+    "identity",
+    "conv3x3",
+    "sepconv3x3",
+    *(f"mbconv_k{k}_e{e}" for k in MBCONV_KERNELS for e in MBCONV_EXPANSIONS),
+)

@@ -1,0 +1,58 @@
+"""What a result was produced with: versions, device, git revision, command line."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nasxfer
+
+
+def git_revision(path: Path | None = None) -> str | None:
+    """The checkout's commit (with ``-dirty`` when it has changes), or None outside git."""
+    cwd = path or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{rev}-dirty" if dirty else rev
+
+
+def collect_env(device_name: str = "auto") -> dict[str, Any]:
+    import torch
+
+    from nasxfer.train import resolve_device
+
+    device = resolve_device(device_name)
+    env: dict[str, Any] = {
+        "nasxfer": nasxfer.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "cpu_threads": torch.get_num_threads(),
+        "git_revision": git_revision(),
+        "command": sys.argv,
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
+    try:
+        import torchvision
+
+        env["torchvision"] = torchvision.__version__
+    except ImportError:
+        env["torchvision"] = None
+    return env

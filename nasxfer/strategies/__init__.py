@@ -1,0 +1,25 @@
+"""Search strategies, registered by name. Each one is a function of (space, seed, history).
+
+Strategy modules are imported on demand, so listing the names costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from nasxfer.errors import ConfigError
+
+#: name -> "module:class"
+_REGISTRY: dict[str, str] = {
+    "grid": "nasxfer.strategies.grid:GridSearch",
+    "random": "nasxfer.strategies.random_search:RandomSearch",
+}
+STRATEGY_NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
+
+
+def create_strategy(name: str, space, seed: int, objective, options: dict[str, Any] | None = None):
+    """Instantiate the strategy ``name``; its options are validated by its ``Options`` model."""
+    module_name, _, class_name = _REGISTRY[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(space=space, seed=seed, objective=objective, options=cls.parse_options(options or {}))

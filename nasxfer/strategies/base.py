@@ -1,0 +1,53 @@
+"""The strategy contract: ``propose(history) -> Candidate | None``.
+
+A strategy holds no state that cannot be rebuilt from ``(space, seed, history)``: the same
+inputs give the same proposal, so resuming a run is replaying its journal. ``None`` means
+the strategy has nothing left to propose (a finite space is exhausted).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, ClassVar, Sequence
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from nasxfer.errors import ConfigError
+from nasxfer.space import Candidate, SearchSpace
+from nasxfer.trial import ObjectiveSpec, TrialRecord
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Strategy:
+    name: ClassVar[str]
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, space: SearchSpace, seed: int, objective: ObjectiveSpec, options: BaseModel):
+        self.space = space
+        self.seed = seed
+        self.objective = objective
+        self.options = options
+
+    @classmethod
+    def parse_options(cls, options: dict[str, Any]) -> BaseModel:
+        try:
+            return cls.Options.model_validate(options)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(cls.Options.model_fields) or "none"
+                raise ConfigError(
+                    f"search.strategy.{field}: not an option of strategy '{cls.name}' (options: {allowed})"
+                ) from None
+            raise ConfigError(f"search.strategy.{field}: {err['msg']}") from None
+
+    def propose(self, history: Sequence[TrialRecord]) -> Candidate | None:
+        raise NotImplementedError
+
+    def rng(self, history: Sequence[TrialRecord], salt: str = "") -> random.Random:
+        """A generator determined by the seed and how far the search has got."""
+        return random.Random(f"{self.name}:{self.seed}:{len(history)}:{salt}")

@@ -1,0 +1,270 @@
+"""Training and evaluation as plain functions: ``train_one_epoch``, ``evaluate``, ``fit``.
+
+Nothing here prints or decides what to search. ``fit`` reports each epoch through an
+optional callback and returns the learning curve; the caller owns checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasxfer.config import TrainConfig
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the trial failed, its numbers are meaningless."""
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from nasxfer.errors import ConfigError
+
+        raise ConfigError(f"train.device: '{name}' asked for but CUDA is not available (use auto or cpu)")
+    return device
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a trial computes: the autocast dtype (None = fp32) and whether to scale fp16 losses."""
+
+    dtype: torch.dtype | None = None
+    scale_loss: bool = False
+
+    @property
+    def label(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+
+def choose_precision(amp: str, device: torch.device, bf16_supported: bool | None = None) -> Precision:
+    """``amp: auto`` means bf16 on CUDA that supports it, else fp16 with loss scaling; fp32 off CUDA.
+
+    ``bf16_supported`` lets tests exercise the CUDA branches on a CPU machine.
+    """
+    if amp == "off" or device.type != "cuda":
+        return Precision()
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.is_bf16_supported()
+    if amp == "bf16" or (amp == "auto" and bf16_supported):
+        return Precision(torch.bfloat16)
+    return Precision(torch.float16, scale_loss=True)
+
+
+def use_channels_last(setting: str, device: torch.device) -> bool:
+    """channels_last pays on CUDA tensor cores; on CPU it mostly adds conversions."""
+    return setting == "on" or (setting == "auto" and device.type == "cuda")
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    """SGD (Nesterov) or AdamW; no weight decay on biases and normalisation weights."""
+    lr = cfg.lr if lr is None else lr
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Linear warm-up to the base rate, then cosine decay to zero (or constant)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    index = labels.long() * num_classes + preds.long()
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def classification_metrics(confusion: torch.Tensor) -> dict[str, float]:
+    """Accuracy and macro-F1 from a confusion matrix (rows: true class, columns: predicted)."""
+    confusion = confusion.double()
+    total = confusion.sum().item()
+    true_pos = confusion.diag()
+    precision = true_pos / confusion.sum(0).clamp(min=1)
+    recall = true_pos / confusion.sum(1).clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    present = confusion.sum(1) > 0  # classes absent from this split do not drag macro-F1 down
+    return {
+        "accuracy": true_pos.sum().item() / max(total, 1),
+        "f1": f1[present].mean().item() if present.any() else 0.0,
+    }
+
+
+# --------------------------------------------------------------------------- loops
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    images: int
+    seconds: float
+
+
+def train_one_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None = None,
+    label_smoothing: float = 0.0,
+) -> EpochStats:
+    model.train()
+    device_type = next(model.parameters()).device.type
+    # Summing on the device and reading once avoids a host sync per step.
+    loss_sum = None
+    images = 0
+    start = time.perf_counter()
+    for x, y in batches:
+        with _autocast(device_type, precision):
+            loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+        batch_loss = loss.detach() * len(y)
+        loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+        images += len(y)
+    mean_loss = (loss_sum.item() / images) if images else float("nan")
+    if not math.isfinite(mean_loss):
+        raise TrainingDiverged(f"training loss became {mean_loss} (lower train.lr?)")
+    return EpochStats(mean_loss, images, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    num_classes: int,
+    precision: Precision = Precision(),
+) -> dict[str, object]:
+    """Loss, accuracy, macro-F1 and the confusion matrix of ``model`` on ``batches``."""
+    model.eval()
+    device_type = next(model.parameters()).device.type
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    count = 0
+    for x, y in batches:
+        with _autocast(device_type, precision):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double().cpu()
+        confusion += confusion_matrix(logits.argmax(1), y, num_classes).cpu()
+        count += len(y)
+    metrics = classification_metrics(confusion)
+    return {"loss": loss_sum.item() / max(count, 1), **metrics, "confusion": confusion}
+
+
+@dataclass
+class FitResult:
+    curve: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.curve[-1] if self.curve else {}
+
+
+EpochCallback = Callable[[dict[str, float]], None]
+
+
+def fit(
+    model: nn.Module,
+    train_batches,
+    val_batches,
+    cfg: TrainConfig,
+    num_classes: int,
+    *,
+    epochs: int | None = None,
+    lr: float | None = None,
+    warmup_epochs: float | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train ``model`` for ``epochs`` (default ``cfg.epochs``), validating after each epoch.
+
+    ``train_batches`` and ``val_batches`` are re-iterable (one pass per epoch) and yield
+    device tensors. ``val_batches`` may be None (final training on train+val): the curve
+    then carries training numbers only. Raises ``TrainingDiverged`` on a NaN/inf loss.
+    """
+    epochs = cfg.epochs if epochs is None else epochs
+    warmup_epochs = cfg.warmup_epochs if warmup_epochs is None else warmup_epochs
+    device = next(model.parameters()).device
+    precision = choose_precision(cfg.amp, device)
+    scaler = torch.amp.GradScaler("cuda") if precision.scale_loss else None
+    optimizer = build_optimizer(model, cfg, lr)
+    steps_per_epoch = max(1, len(train_batches))
+    total_steps = epochs * steps_per_epoch
+    warmup_steps = min(int(warmup_epochs * steps_per_epoch), total_steps - 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, cfg.schedule)
+    )
+    result = FitResult()
+    for epoch in range(1, epochs + 1):
+        stats = train_one_epoch(
+            model, train_batches, optimizer, scheduler, precision, scaler, cfg.label_smoothing
+        )
+        row = {
+            "epoch": epoch,
+            "train_loss": stats.loss,
+            "train_seconds": stats.seconds,
+            "images_per_second": stats.images / max(stats.seconds, 1e-9),
+        }
+        if val_batches is not None:
+            val = evaluate(model, val_batches, num_classes, precision)
+            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["f1"])
+        result.curve.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+    return result
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _autocast(device_type: str, precision: Precision):
+    if precision.dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=precision.dtype)
