@@ -111,15 +111,13 @@ def search(
     # Everything that can be checked without training is checked before the run folder exists.
     space = SearchSpace.from_config(cfg)
     create_strategy(cfg.search.strategy.name, space, cfg.seed, objective_of(cfg), cfg.search.strategy.options)
-    from nasxfer.evaluator import TrainingEvaluator
+    from nasxfer.evaluator import make_evaluator
     from nasxfer.provenance import collect_env
     from nasxfer.runner import run_search
     from nasxfer.store import RunStore
-    from nasxfer.train import resolve_device
 
-    evaluator = TrainingEvaluator()
-    # Load the data now: a bad path fails before a run folder exists, and trials reuse it.
-    evaluator.data_for(cfg, resolve_device(cfg.train.device))
+    evaluator = make_evaluator(cfg)
+    evaluator.prepare(cfg)  # a bad data path fails here, before a run folder exists
     store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
     reporter = make_reporter(console, quiet=quiet)
     try:

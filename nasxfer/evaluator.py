@@ -20,9 +20,22 @@ class TrialOutcome:
     curve: list[dict[str, float]] = field(default_factory=list)
 
 
+def make_evaluator(config: Config):
+    """The evaluator a config asks for: training, unless the search says otherwise."""
+    return TrainingEvaluator()
+
+
 class TrainingEvaluator:
+    """Trains each candidate for real on the config's data."""
+
     def __init__(self) -> None:
         self._datasets: dict[tuple[str, int, str], Any] = {}
+
+    def prepare(self, config: Config) -> None:
+        """Load the data before the run starts: a bad path fails before a run folder exists."""
+        from nasxfer.train import resolve_device
+
+        self.data_for(config, resolve_device(config.train.device))
 
     def data_for(self, config: Config, device):
         """The config's dataset, loaded once per (data settings, seed, device)."""

@@ -45,10 +45,10 @@ def run_search(
     evaluator: Any = None,
 ) -> SearchOutcome:
     """Run (or continue) the search that ``config`` describes, journalling into ``store``."""
-    from nasxfer.evaluator import TrainingEvaluator
+    from nasxfer.evaluator import make_evaluator
 
     reporter = reporter or Reporter()
-    evaluator = evaluator or TrainingEvaluator()
+    evaluator = evaluator or make_evaluator(config)
     space = SearchSpace.from_config(config)
     objective = objective_of(config)
     strategy = create_strategy(
