@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors/arrays inside: compare by identity
 class Split:
     """An in-memory split: ``images`` uint8 ``[N, C, H, W]`` on the CPU, ``labels`` int64 ``[N]``."""
 
@@ -37,7 +37,7 @@ class Split:
         return Split(self.images[index], self.labels[index])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors/arrays inside: compare by identity
 class StreamSplit:
     """A split read lazily: ``dataset[i]`` is ``(uint8 [C, H, W] tensor, int label)``, or None.
 
@@ -58,7 +58,7 @@ class StreamSplit:
         return int(self.labels.shape[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors/arrays inside: compare by identity
 class FileList:
     """Image files not read yet: ``paths[i]`` belongs to class ``labels[i]``.
 
@@ -93,7 +93,7 @@ class Source:
     test: Split | FileList | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors/arrays inside: compare by identity
 class LoadedData:
     """A dataset ready for ``BatchLoader``: three splits and what a model needs to know.
 

@@ -1,0 +1,92 @@
+"""The dataset registry and the one path every dataset takes through loading.
+
+``load_dataset`` asks the family registered under ``data.dataset`` for its ``Source``,
+carves the splits it lacks, caps the training split (``data.limit``), reads image files
+(image folders only), resizes to ``data.image_size``, then measures and fingerprints the
+result. ``data.mode`` applies to image folders; array datasets always live in memory.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+from nasxfer.data.containers import FileList, LoadedData, Source, Split, StreamSplit, merge
+from nasxfer.data.digits import load_digits
+from nasxfer.data.imagefolder import load_imagefolder, read_image_splits
+from nasxfer.data.prepare import cap, carve
+from nasxfer.data.resize import resize_uint8
+from nasxfer.data.stats import channel_stats, default_stats, fingerprint
+from nasxfer.data.synthetic import load_synthetic
+from nasxfer.data.torchvision_sets import TORCHVISION_NAMES, load_torchvision
+from nasxfer.errors import ConfigError
+
+__all__ = ["LOADERS", "LoadedData", "Split", "StreamSplit", "load_dataset", "merge"]
+
+#: ``data.dataset`` name -> family loader ``(DataConfig, seed) -> Source``.
+LOADERS: dict[str, Callable[..., Source]] = {
+    "digits": load_digits,
+    "synthetic": load_synthetic,
+    **{name: partial(load_torchvision, name) for name in TORCHVISION_NAMES},
+    "imagefolder": load_imagefolder,
+}
+
+# Bumped when loading changes in a way that changes the data, so old feature caches miss.
+_FORMAT_VERSION = 1
+
+
+def load_dataset(cfg, seed: int, device=None) -> LoadedData:
+    """Load the dataset ``cfg`` (a ``DataConfig``) describes, split with ``seed``.
+
+    ``device``, when given, does the one-time resize and the mean/std sums (the result
+    stays on the CPU either way). Raises ``ConfigError`` for anything the user can fix:
+    unknown dataset, missing files or folders, a split left empty.
+    """
+    family = LOADERS.get(cfg.dataset)
+    if family is None:
+        raise ConfigError(f"data.dataset: unknown dataset {cfg.dataset!r} (choices: {', '.join(LOADERS)})")
+    source = family(cfg, seed)
+    train, val, test, carved = carve(source, cfg.val_fraction, cfg.test_fraction, seed)
+    splits = {"train": cap(train, cfg.limit, seed), "val": val, "test": test}
+
+    skipped = 0
+    if isinstance(splits["train"], FileList):
+        splits, skipped = read_image_splits(splits, cfg)
+    elif cfg.image_size:
+        size = (cfg.image_size, cfg.image_size)
+        splits = {name: Split(resize_uint8(s.images, size, device), s.labels) for name, s in splits.items()}
+    _check_not_empty(splits, carved)
+
+    train = splits["train"]
+    if isinstance(train, Split):
+        channels, size = int(train.images.shape[1]), (int(train.images.shape[2]), int(train.images.shape[3]))
+        mean, std = channel_stats(train.images, device)
+    else:
+        channels, size = train.channels, tuple(train.image_size)
+        mean, std = default_stats(channels)
+    identity = {"format": _FORMAT_VERSION, "dataset": source.name, "classes": list(source.class_names)}
+    return LoadedData(
+        train=train,
+        val=splits["val"],
+        test=splits["test"],
+        class_names=list(source.class_names),
+        channels=channels,
+        image_size=size,
+        mean=mean,
+        std=std,
+        hflip_ok=source.hflip_ok,
+        fingerprint=fingerprint(identity, splits),
+        skipped=skipped,
+        name=source.name,
+    )
+
+
+def _check_not_empty(splits: dict[str, Split | StreamSplit], carved: tuple[str, ...]) -> None:
+    for name, split in splits.items():
+        if len(split) > 0:
+            continue
+        if name in carved:
+            raise ConfigError(
+                f"data.{name}_fraction: the {name} split came out empty; raise data.{name}_fraction or use more data"
+            )
+        raise ConfigError(f"data.root: the {name} split has no readable images; check its image files")
