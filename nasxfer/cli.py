@@ -128,9 +128,9 @@ def search(
         raise typer.Exit(130)
     finally:
         getattr(reporter, "stop", lambda: None)()
-    console.print(f"run folder: {store.path}")
+    console.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
     if outcome.best is not None:
-        console.print(f"next: nasxfer finetune {store.run_id}   ·   nasxfer report {store.run_id}")
+        console.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -186,7 +186,7 @@ def report(
     else:
         console.print(leaderboard_table(data))
         if data["best"]:
-            console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False)
+            console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)
         if data["final"]:
             console.print(f"final test accuracy: {data['final']['test_accuracy']:.4f}")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -42,7 +43,8 @@ class PlainReporter(Reporter):
         self.metric = "val_accuracy"
 
     def _line(self, text: str) -> None:
-        self.console.print(text, highlight=False, soft_wrap=True)
+        # markup off: values like [identity,conv3x3] are data, not rich tags
+        self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def search_started(self, run_id, config, space, resumed=0) -> None:
         self.metric = config.search.objective.metric
@@ -119,7 +121,7 @@ class LiveReporter(PlainReporter):
     def trial_started(self, number, values, epochs) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(f"trial {number}", total=epochs, status=_values_text(values)[:60])
+        self.task = self.progress.add_task(f"trial {number}", total=epochs, status=escape(_values_text(values)[:60]))
         self.live.update(self._render())
 
     def epoch_finished(self, number, row, epochs) -> None:
@@ -133,10 +135,11 @@ class LiveReporter(PlainReporter):
         if record.state.value == "complete":
             value = f"{record.metrics.get(self.metric):.4f}"
         else:
-            value = f"[red]failed[/red] {record.error[:40] if record.error else ''}"
+            value = f"[red]failed[/red] {escape(record.error[:40]) if record.error else ''}"
         if best is not None:
             self.best_text = f"{best.metrics.get(self.metric):.4f} (#{best.number})"
-        self.rows.append((str(record.number), value, self.best_text, f"{record.seconds:.1f}", _values_text(record.values)))
+        values = escape(_values_text(record.values))
+        self.rows.append((str(record.number), value, self.best_text, f"{record.seconds:.1f}", values))
         self.live.update(self._render())
 
     def search_finished(self, outcome) -> None:

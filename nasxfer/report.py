@@ -90,17 +90,19 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def leaderboard_table(report: dict[str, Any]):
     """A rich Table of the leaderboard (the CLI prints it)."""
+    from rich.markup import escape
     from rich.table import Table
 
     metric = report["objective"]["metric"]
     table = Table(title=f"{report['run_id']} · {report['strategy']} · {metric} ({report['objective']['mode']})")
-    for column, justify in (("rank", "right"), ("trial", "right"), (metric, "right"), ("params", "right"), ("s", "right"), ("values", "left")):
+    for column, justify in (("rank", "right"), ("trial", "right"), (metric, "right"), ("params", "right"), ("s", "right")):
         table.add_column(column, justify=justify)
+    table.add_column("values", overflow="fold")
     for row in report["leaderboard"]:
         value = _fmt(row["metric"]) if row["state"] == "complete" else f"[red]{row['state']}[/red]"
-        values = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in row["values"].items())
+        values = escape(", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in row["values"].items()))
         if row["error"]:
-            values += f"  [dim]{row['error'][:80]}[/dim]"
+            values += f"  [dim]{escape(row['error'][:80])}[/dim]"
         table.add_row(str(row["rank"] or ""), str(row["trial"]), value, _fmt_int(row["params"]), f"{row['seconds']:.1f}", values)
     return table
 

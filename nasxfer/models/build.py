@@ -17,4 +17,4 @@ def build_model(cfg: ModelConfig, in_channels: int, num_classes: int) -> nn.Modu
 
 def preprocess_for(cfg: ModelConfig, data) -> Preprocess:
     """A network trained from scratch takes the data as it is, normalised by its own statistics."""
-    return Preprocess(mean=tuple(data.mean), std=tuple(data.std))
+    return Preprocess.for_data(data)
