@@ -32,12 +32,20 @@ def model_payload(model: nn.Module, config: Config, values: dict[str, Any], data
     }
 
 
-def save_model(path: str | Path, payload: dict[str, Any]) -> None:
-    atomic_torch_save(path, payload)
+def save_model(path: str | Path, payload: dict[str, Any]) -> str:
+    """Write a model file atomically; returns its sha256 (journalled, checked on load)."""
+    return atomic_torch_save(path, payload)
 
 
-def load_payload(path: str | Path) -> dict[str, Any]:
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+def load_payload(path: str | Path, sha256: str | None = None) -> dict[str, Any]:
+    """Load a model file; with ``sha256``, refuse a file that does not match it."""
+    from nasxfer.errors import NasxferError
+    from nasxfer.fileio import sha256_file
+
+    path = Path(path)
+    if sha256 is not None and sha256_file(path) != sha256:
+        raise NasxferError(f"model file '{path}' is missing or corrupt (its checksum does not match the journal)")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def rebuild_model(payload: dict[str, Any]) -> nn.Module:

@@ -7,8 +7,9 @@ need them, so ``--help`` and ``validate`` start fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -72,13 +73,10 @@ def validate(
     from rich.table import Table
 
     from nasxfer.config import load_config
-    from nasxfer.space import SearchSpace
-    from nasxfer.strategies import create_strategy
-    from nasxfer.runner import objective_of
+    from nasxfer.runner import check_search_setup
 
     cfg = load_config(config, overrides)
-    space = SearchSpace.from_config(cfg)
-    create_strategy(cfg.search.strategy.name, space, cfg.seed, objective_of(cfg), cfg.search.strategy.options)
+    space = check_search_setup(cfg)
     console.print(cfg.to_yaml(), highlight=False, end="")
     table = Table(title="search space")
     for column in ("field", "kind", "values"):
@@ -95,42 +93,78 @@ def validate(
 @app.command()
 @_guard
 def search(
-    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    config: Optional[Path] = typer.Argument(None, help="Experiment config (YAML); omit with --resume."),
     overrides: List[str] = Overrides,
+    resume: Optional[str] = typer.Option(
+        None, "--resume", metavar="RUN", help="Continue an interrupted run (a run id or 'latest')."
+    ),
     runs_dir: Optional[Path] = RunsDir,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the run id and the result."),
 ) -> None:
-    """Search: propose, train and evaluate candidates; write runs/<run-id>/."""
+    """Search: propose, train and evaluate candidates; write runs/<run-id>/.
+
+    Ctrl-C (or SIGTERM) stops after the current epoch and says how to resume; a second
+    Ctrl-C stops at once. Either way nothing finished is lost.
+    """
     from nasxfer.config import load_config
-    from nasxfer.live import make_reporter
-    from nasxfer.space import SearchSpace
-    from nasxfer.strategies import create_strategy
-    from nasxfer.runner import objective_of
-
-    cfg = load_config(config, overrides)
-    # Everything that can be checked without training is checked before the run folder exists.
-    space = SearchSpace.from_config(cfg)
-    create_strategy(cfg.search.strategy.name, space, cfg.seed, objective_of(cfg), cfg.search.strategy.options)
     from nasxfer.evaluator import make_evaluator
-    from nasxfer.provenance import collect_env
-    from nasxfer.runner import run_search
-    from nasxfer.store import RunStore
+    from nasxfer.live import make_reporter
+    from nasxfer.runner import StopRequest, check_search_setup, resume_config, run_search
+    from nasxfer.store import RunStore, resolve_run
 
+    if resume is not None:
+        if config is not None:
+            _fail("search: give a CONFIG or --resume RUN, not both (a resumed run keeps its own config)")
+        store = resolve_run(_runs_dir(runs_dir), resume)
+        cfg = resume_config(store, overrides)
+    elif config is None:
+        _fail("search: missing CONFIG (e.g. nasxfer search configs/quickstart.yaml), or --resume RUN")
+    else:
+        cfg = load_config(config, overrides)
+    # Everything that can be checked without training is checked before the run folder exists.
+    check_search_setup(cfg)
     evaluator = make_evaluator(cfg)
-    evaluator.prepare(cfg)  # a bad data path fails here, before a run folder exists
-    store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
+    evaluator.prepare(cfg)  # a bad data path fails here
+    if resume is None:
+        from nasxfer.provenance import collect_env
+
+        store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
     reporter = make_reporter(console, quiet=quiet)
+    stop = StopRequest()
+    resume_hint = f"nasxfer search --resume {store.run_id}"
     try:
-        outcome = run_search(cfg, store, reporter, evaluator)
+        with _stop_on_signals(stop):
+            outcome = run_search(cfg, store, reporter, evaluator, stop)
     except KeyboardInterrupt:
         getattr(reporter, "stop", lambda: None)()
-        errors.print(f"interrupted: finished trials are kept in {store.path}")
+        errors.print(f"stopped at once; finished trials are kept. Resume with: {resume_hint}", soft_wrap=True)
         raise typer.Exit(130)
     finally:
         getattr(reporter, "stop", lambda: None)()
+    if outcome.interrupted:
+        errors.print(f"stopped; finished trials are kept. Resume with: {resume_hint}", soft_wrap=True)
+        raise typer.Exit(130)
     console.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
     if outcome.best is not None:
         console.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop):
+    """First Ctrl-C or SIGTERM: stop after the current epoch. Second Ctrl-C: stop now."""
+
+    def on_signal(signum, frame):
+        if stop.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.request()
+        errors.print("stopping after the current epoch… (Ctrl-C again to stop at once)")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()

@@ -22,6 +22,8 @@ from nasxfer.errors import ConfigError
 from nasxfer.models import SCRATCH_OPS
 
 MAX_CONFIG_BYTES = 1_000_000  # a config is a page of YAML; anything bigger is a mistake
+MAX_CONFIG_NODES = 100_000  # counted with aliases expanded: stops "billion laughs" documents
+MAX_SYNTHETIC_BYTES = 4 * 10**9
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -58,6 +60,15 @@ class SyntheticData(Strict):
     num_classes: int = Field(4, ge=2, le=1000)
     channels: Literal[1, 3] = 3
     image_size: int = Field(16, ge=4, le=1024)
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> SyntheticData:
+        size = self.num_samples * self.channels * self.image_size**2
+        if size > MAX_SYNTHETIC_BYTES:
+            raise ValueError(
+                f"{size / 1e9:.0f} GB of images is too much to generate; lower num_samples or image_size"
+            )
+        return self
 
 
 class DataConfig(Strict):
@@ -327,9 +338,28 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config: '{path}' is not valid YAML{where}: {problem}") from None
     if data is None:
         raise ConfigError(f"config: '{path}' is empty (start from configs/quickstart.yaml)")
+    if _too_many_nodes(data):
+        raise ConfigError(f"config: '{path}' expands to over {MAX_CONFIG_NODES:,} values (YAML aliases?)")
     if not isinstance(data, dict):
         raise ConfigError(f"config: '{path}' must be a YAML mapping of sections (name, data, model, …)")
     return data
+
+
+def _too_many_nodes(data: Any) -> bool:
+    """Count values as a validator would visit them (aliases expanded), stopping early."""
+    budget = MAX_CONFIG_NODES
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.values())
+            stack.extend(node.keys())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def parse_override(item: str) -> tuple[str, Any]:

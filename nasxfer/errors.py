@@ -15,3 +15,12 @@ class ConfigError(NasxferError):
 
 class RunNotFoundError(NasxferError):
     """A run id that names no run folder (or reaches outside the runs folder)."""
+
+
+class TrainingInterrupted(Exception):
+    """A stop was asked for (Ctrl-C); training stopped after ``epoch`` with its state
+    checkpointed, so a resumed search continues the trial from there."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"stopped after epoch {epoch}")
+        self.epoch = epoch

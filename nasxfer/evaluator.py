@@ -18,6 +18,7 @@ from nasxfer.config import Config
 class TrialOutcome:
     metrics: dict[str, float]
     curve: list[dict[str, float]] = field(default_factory=list)
+    checksums: dict[str, str] = field(default_factory=dict)  # file name in the trial folder -> sha256
 
 
 def make_evaluator(config: Config):
@@ -54,7 +55,12 @@ class TrainingEvaluator:
         trial_dir: Path,
         values: dict[str, Any],
         on_epoch: Callable[[dict[str, float]], None] | None = None,
+        checkpoints=None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> TrialOutcome:
+        """Train one candidate. With ``checkpoints`` (``store.TrialCheckpoints``) the training
+        state is saved after every epoch and an earlier one is continued from; with
+        ``should_stop`` training can end early with ``TrainingInterrupted``."""
         import torch
 
         from nasxfer.checkpoint import model_payload, save_model
@@ -90,8 +96,20 @@ class TrainingEvaluator:
             channels_last=channels_last,
             num_workers=config.data.num_workers,
         )
-        result = fit(model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch)
-        save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
+        result = fit(
+            model,
+            train_batches,
+            val_batches,
+            config.train,
+            len(data.class_names),
+            on_epoch=on_epoch,
+            resume=checkpoints.latest() if checkpoints is not None else None,
+            on_checkpoint=checkpoints.save if checkpoints is not None else None,
+            should_stop=should_stop,
+        )
+        model_sha256 = save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
+        if checkpoints is not None:
+            checkpoints.clear()  # the finished model supersedes the training state
 
         final = result.final
         train_seconds = sum(row["train_seconds"] for row in result.curve)
@@ -108,4 +126,4 @@ class TrainingEvaluator:
             "seconds_per_epoch": train_seconds / max(len(result.curve), 1),
             "seconds": time.perf_counter() - started,
         }
-        return TrialOutcome(metrics, result.curve)
+        return TrialOutcome(metrics, result.curve, {"model.pt": model_sha256})

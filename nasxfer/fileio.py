@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from nasxfer.faults import crash_point
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -16,7 +19,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            half = len(data) // 2
+            f.write(data[:half])
+            crash_point(f"write:{path.name}")  # tests: killed mid-write, the old file must survive
+            f.write(data[half:])
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -33,12 +39,34 @@ def atomic_write_json(path: str | Path, value: Any) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False, allow_nan=True) + "\n")
 
 
-def atomic_torch_save(path: str | Path, obj: Any) -> None:
-    """``torch.save`` through a temp file, so a kill mid-save leaves the old checkpoint."""
+def torch_bytes(obj: Any) -> bytes:
     import io
 
     import torch
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def atomic_torch_save(path: str | Path, obj: Any) -> str:
+    """``torch.save`` through a temp file, so a kill mid-save leaves the old file; returns its sha256."""
+    data = torch_bytes(obj)
+    atomic_write_bytes(path, data)
+    return sha256_bytes(data)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str | None:
+    """The file's sha256, or None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()

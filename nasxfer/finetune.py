@@ -39,6 +39,11 @@ def finetune_run(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
     """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics."""
+    with store.lock():  # one writer: a search still running on this run is refused
+        return _finetune(store, trial, epochs, on_epoch)
+
+
+def _finetune(store, trial, epochs, on_epoch) -> dict[str, Any]:
     import torch
 
     from nasxfer.checkpoint import model_payload, save_model

@@ -15,7 +15,9 @@ regenerated from it. Every other file is written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -25,8 +27,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nasxfer.config import Config, safe_load_yaml, validate_config
-from nasxfer.errors import RunNotFoundError
-from nasxfer.fileio import atomic_write_json, atomic_write_text
+from nasxfer.errors import NasxferError, RunNotFoundError
+from nasxfer.faults import crash_point
+from nasxfer.fileio import atomic_torch_save, atomic_write_json, atomic_write_text, sha256_file
+from nasxfer.lock import RunLock
 from nasxfer.trial import ObjectiveSpec, TrialRecord
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -35,6 +39,30 @@ LATEST = "latest"
 
 def default_runs_dir() -> Path:
     return Path(os.environ.get("NASXFER_RUNS_DIR", "runs"))
+
+
+class StorageError(NasxferError):
+    """The run folder cannot be written (disk full, read-only, no permission)."""
+
+
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device (free some space, then resume)",
+    errno.EDQUOT: "disk quota exceeded (free some space, then resume)",
+    errno.EROFS: "the file system is read-only (use --runs-dir or NASXFER_RUNS_DIR to write elsewhere)",
+    errno.EACCES: "permission denied (use --runs-dir or NASXFER_RUNS_DIR to write elsewhere)",
+    errno.EPERM: "operation not permitted (use --runs-dir or NASXFER_RUNS_DIR to write elsewhere)",
+}
+
+
+@contextlib.contextmanager
+def storage_errors(where: Path):
+    """Turn the OS errors a full or read-only disk gives into one clear line."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _STORAGE_ERRNOS:
+            raise StorageError(f"cannot write '{where}': {_STORAGE_ERRNOS[exc.errno]}") from exc
+        raise
 
 
 class RunStore:
@@ -50,24 +78,40 @@ class RunStore:
     def create(cls, runs_dir: Path, config: Config, env: dict[str, Any]) -> RunStore:
         """Make a fresh run folder named ``<name>-<YYYYmmdd-HHMMSS>`` (suffixed when taken)."""
         runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{config.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        for attempt in range(1, 1000):
-            run_id = stem if attempt == 1 else f"{stem}-{attempt}"
-            path = runs_dir / run_id
+        with storage_errors(runs_dir):
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            stem = f"{config.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+            for attempt in range(1, 1000):
+                run_id = stem if attempt == 1 else f"{stem}-{attempt}"
+                path = runs_dir / run_id
+                try:
+                    path.mkdir()  # atomic claim: two searches started in the same second get two folders
+                    break
+                except FileExistsError:
+                    continue
+            else:  # pragma: no cover - a thousand runs in one second
+                raise RuntimeError("could not find a free run id")
+            store = cls(path)
             try:
-                path.mkdir()  # atomic claim: two searches started in the same second get two folders
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover - a thousand runs in one second
-            raise RuntimeError("could not find a free run id")
-        store = cls(path)
-        atomic_write_text(path / "config.yaml", config.to_yaml())
-        atomic_write_json(path / "env.json", env)
-        (path / "journal.jsonl").touch()
-        point_latest(runs_dir, run_id)
+                (path / "journal.jsonl").touch()
+                atomic_write_json(path / "env.json", env)
+                # config.yaml last: a folder without it is not a run (resolve_run, list_runs)
+                atomic_write_text(path / "config.yaml", config.to_yaml())
+            except BaseException:
+                _remove_tree(path)  # nothing half-made is left behind
+                raise
+            point_latest(runs_dir, run_id)
         return store
+
+    def rewrite_config(self, config: Config, changes: dict[str, Any]) -> None:
+        """Replace the resolved config (a resumed run's new budget) and journal what changed."""
+        with storage_errors(self.path):
+            atomic_write_text(self.path / "config.yaml", config.to_yaml())
+        self.append("config_changed", changes=changes)
+
+    def lock(self) -> RunLock:
+        """The run's writer lock (use as a context manager)."""
+        return RunLock(self.path)
 
     # ----------------------------------------------------------------- reading
 
@@ -95,25 +139,100 @@ class RunStore:
     def trial_dir(self, number: int) -> Path:
         return self.path / "trials" / f"{number:04d}"
 
+    def interrupted_trial(self) -> dict[str, Any] | None:
+        """The ``trial_started`` event of a trial that never finished (the process died), if any."""
+        started: dict[int, dict[str, Any]] = {}
+        for event in self.events():
+            if event.get("event") == "trial_started":
+                started[event["number"]] = event
+            elif event.get("event") == "trial_finished":
+                started.pop(event["trial"]["number"], None)
+        return started[max(started)] if started else None
+
+    def spent_seconds(self) -> float:
+        """Search time already spent by earlier sessions of this run (for minute budgets)."""
+        return max((e.get("elapsed", 0.0) for e in self.events()), default=0.0)
+
+    def checkpoints(self, number: int) -> TrialCheckpoints:
+        return TrialCheckpoints(self, number)
+
     # ----------------------------------------------------------------- writing
 
     def append(self, event: str, **fields: Any) -> None:
-        """Append one event to the journal and flush it to disk before returning."""
+        """Append one event to the journal and flush it to disk before returning.
+
+        A line is written with one ``write`` call on a file opened for appending; a kill
+        or a full disk can at worst leave a torn last line, which readers skip.
+        """
         row = {"event": event, "time": datetime.now().isoformat(timespec="seconds"), **fields}
         line = json.dumps(row, allow_nan=True, separators=(",", ":")) + "\n"
-        with (self.path / "journal.jsonl").open("a", encoding="utf-8") as f:
+        with storage_errors(self.path), (self.path / "journal.jsonl").open("a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+        crash_point(f"journal:{event}")
 
-    def record_trial(self, record: TrialRecord, objective: ObjectiveSpec) -> None:
-        """Journal a finished trial, then refresh its ``trial.json`` and the leaderboard."""
-        self.append("trial_finished", trial=record.to_json())
-        atomic_write_json(self.trial_dir(record.number) / "trial.json", record.to_json())
-        self.write_leaderboard(objective)
+    def record_trial(
+        self,
+        record: TrialRecord,
+        objective: ObjectiveSpec,
+        history: list[TrialRecord] | None = None,
+        elapsed: float | None = None,
+    ) -> None:
+        """Journal a finished trial, then refresh its ``trial.json`` and the leaderboard.
 
-    def write_leaderboard(self, objective: ObjectiveSpec) -> None:
-        atomic_write_text(self.path / "leaderboard.csv", leaderboard_csv(self.history(), objective))
+        The journal line is the commit point; the other two are views rebuilt from it.
+        ``history`` (including ``record``) saves re-reading the journal for the leaderboard.
+        """
+        extra = {} if elapsed is None else {"elapsed": elapsed}
+        self.append("trial_finished", trial=record.to_json(), **extra)
+        with storage_errors(self.path):
+            atomic_write_json(self.trial_dir(record.number) / "trial.json", record.to_json())
+            self.write_leaderboard(objective, history)
+
+    def write_leaderboard(self, objective: ObjectiveSpec, history: list[TrialRecord] | None = None) -> None:
+        history = self.history() if history is None else history
+        atomic_write_text(self.path / "leaderboard.csv", leaderboard_csv(history, objective))
+
+
+class TrialCheckpoints:
+    """A trial's per-epoch training state, verified against the checksum in the journal.
+
+    Each epoch writes ``checkpoint-e<epoch>.pt`` (atomically), then journals its sha256,
+    then deletes the previous one: whenever the process dies, the newest journalled
+    checkpoint is intact. A file whose checksum does not match is treated as missing.
+    """
+
+    def __init__(self, store: RunStore, number: int):
+        self.store = store
+        self.number = number
+        self.folder = store.trial_dir(number)
+
+    def save(self, state: dict[str, Any], epoch: int) -> None:
+        path = self.folder / f"checkpoint-e{epoch:04d}.pt"
+        with storage_errors(self.store.path):
+            digest = atomic_torch_save(path, state)
+        self.store.append("checkpoint", number=self.number, epoch=epoch, file=path.name, sha256=digest)
+        for old in self.folder.glob("checkpoint-e*.pt"):
+            if old != path:
+                old.unlink(missing_ok=True)
+
+    def latest(self) -> dict[str, Any] | None:
+        """The newest journalled checkpoint that verifies, loaded; None when there is none."""
+        import torch
+
+        recorded = [
+            e for e in self.store.events() if e.get("event") == "checkpoint" and e.get("number") == self.number
+        ]
+        for event in reversed(recorded):
+            path = self.folder / event["file"]
+            if sha256_file(path) == event["sha256"]:
+                return torch.load(path, map_location="cpu", weights_only=True)
+        return None
+
+    def clear(self) -> None:
+        for path in self.folder.glob("checkpoint-e*.pt"):
+            path.unlink(missing_ok=True)
 
 
 def leaderboard_rows(history: list[TrialRecord], objective: ObjectiveSpec) -> list[dict[str, Any]]:
@@ -150,6 +269,12 @@ def leaderboard_csv(history: list[TrialRecord], objective: ObjectiveSpec) -> str
 
 
 # --------------------------------------------------------------------------- run ids
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def point_latest(runs_dir: Path, run_id: str) -> None:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasxfer.config import TrainConfig
+from nasxfer.errors import TrainingInterrupted
 
 
 class TrainingDiverged(RuntimeError):
@@ -221,12 +222,20 @@ def fit(
     lr: float | None = None,
     warmup_epochs: float | None = None,
     on_epoch: EpochCallback | None = None,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` (default ``cfg.epochs``), validating after each epoch.
 
     ``train_batches`` and ``val_batches`` are re-iterable (one pass per epoch) and yield
     device tensors. ``val_batches`` may be None (final training on train+val): the curve
     then carries training numbers only. Raises ``TrainingDiverged`` on a NaN/inf loss.
+
+    Interruption: after each epoch ``on_checkpoint(state, epoch)`` receives the full
+    training state (see ``training_state``); when ``should_stop()`` then says so, fit
+    raises ``TrainingInterrupted``. Passing that state back as ``resume`` continues
+    exactly where it stopped: same weights, optimiser, schedule, RNG and data order.
     """
     epochs = cfg.epochs if epochs is None else epochs
     warmup_epochs = cfg.warmup_epochs if warmup_epochs is None else warmup_epochs
@@ -241,7 +250,12 @@ def fit(
         optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, cfg.schedule)
     )
     result = FitResult()
-    for epoch in range(1, epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        first_epoch = _restore(resume, model, optimizer, scheduler, scaler, result)
+        if hasattr(train_batches, "set_epoch"):
+            train_batches.set_epoch(first_epoch - 1)  # the loader's epochs count from 0
+    for epoch in range(first_epoch, epochs + 1):
         stats = train_one_epoch(
             model, train_batches, optimizer, scheduler, precision, scaler, cfg.label_smoothing
         )
@@ -255,9 +269,43 @@ def fit(
             val = evaluate(model, val_batches, num_classes, precision)
             row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["f1"])
         result.curve.append(row)
+        if on_checkpoint is not None:
+            on_checkpoint(training_state(epoch, model, optimizer, scheduler, scaler, result), epoch)
         if on_epoch is not None:
             on_epoch(row)
+        if should_stop is not None and epoch < epochs and should_stop():
+            raise TrainingInterrupted(epoch)
     return result
+
+
+def training_state(epoch, model, optimizer, scheduler, scaler, result: FitResult) -> dict:
+    """Everything needed to continue training after ``epoch``: tensors and plain values only."""
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "curve": list(result.curve),
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore(state: dict, model, optimizer, scheduler, scaler, result: FitResult) -> int:
+    """Load a ``training_state`` back; returns the first epoch still to train."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    result.curve[:] = state["curve"]
+    torch.set_rng_state(state["rng_cpu"])
+    if state.get("rng_cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    return int(state["epoch"]) + 1
 
 
 def count_parameters(model: nn.Module) -> int:

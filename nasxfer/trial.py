@@ -26,6 +26,7 @@ class TrialRecord:
     error: str | None = None
     seconds: float = 0.0
     seed: int = 0
+    checksums: dict[str, str] = field(default_factory=dict)  # trial files -> sha256
 
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)

@@ -21,7 +21,7 @@ class FakeEvaluator:
     def prepare(self, config):
         pass
 
-    def evaluate(self, config, *, seed, trial_dir, values, on_epoch=None):
+    def evaluate(self, config, *, seed, trial_dir, values, on_epoch=None, **_):
         self.calls.append((values, seed))
         if self.fail(values):
             raise RuntimeError("boom")
