@@ -185,3 +185,31 @@ def leaderboard(runs_dir):
 
     with open(resolve_run(runs_dir, "latest").path / "leaderboard.csv") as f:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def test_ctrl_c_stops_after_the_epoch_and_says_how_to_resume(tmp_path):
+    import time
+
+    import yaml
+
+    data = resumable_config()
+    data["train"]["epochs"] = 30  # long enough to still be training when the signal comes
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "NASXFER_RUNS_DIR": str(tmp_path / "runs"), "PYTHONUNBUFFERED": "1"}
+    env.pop("NASXFER_FAULT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasxfer.cli", "search", str(config)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in proc.stdout:  # plain lines: stdout is a pipe
+        if "epoch 2/30" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "stopping after the current epoch" in stderr and "Resume with: nasxfer search --resume" in stderr
+    store = resolve_run(tmp_path / "runs", "latest")
+    interrupted = store.interrupted_trial()
+    assert interrupted is not None and store.checkpoints(interrupted["number"]).latest() is not None
+    assert any(e["event"] == "trial_interrupted" for e in store.events())
