@@ -1,0 +1,126 @@
+"""nasxfer's trial throughput against a bare PyTorch training loop, in one process.
+
+Same network, same data tensors, same epochs, batch size and optimiser. The bare loop is
+what one writes by hand: normalised float tensors prepared once, sliced per step, SGD with
+a cosine schedule. nasxfer's side is ``fit`` fed by ``BatchLoader`` (uint8 on the device,
+converted and normalised per batch), with augmentation off so the work is the same.
+
+    python benchmarks/overhead.py            # prints images/s for each and the ratio (target >= 0.95)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+import torch.nn.functional as F
+
+from _common import interleaved, machine, median
+
+from nasxfer.config import ScratchConfig, TrainConfig
+from nasxfer.data.containers import Split
+from nasxfer.data.loader import BatchLoader, Preprocess
+from nasxfer.models.scratch import build_scratch_network
+from nasxfer.train import fit, seed_everything
+
+
+def make_data(n: int, size: int, classes: int) -> Split:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    return Split(images, labels)
+
+
+def network(classes: int):
+    cfg = ScratchConfig(stem_channels=16, stages=[2, 2, 2], ops=["mbconv_k3_e3", "conv3x3"] * 3, head_channels=256)
+    return build_scratch_network(cfg, 3, classes)
+
+
+def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> float:
+    """nasxfer's training path: BatchLoader + fit, with the config's device, AMP and layout."""
+    from nasxfer.train import resolve_device, use_channels_last
+
+    seed_everything(0)
+    device = resolve_device(cfg.device)
+    channels_last = use_channels_last(cfg.channels_last, device)
+    model = network(classes).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loader = BatchLoader(
+        split, batch_size=cfg.batch_size, device=device, preprocess=Preprocess((0.5,) * 3, (0.25,) * 3),
+        shuffle=True, seed=0, channels_last=channels_last,
+    )
+    result = fit(model, loader, None, cfg, classes)
+    seconds = sum(row["train_seconds"] for row in result.curve)
+    return len(split) * cfg.epochs / seconds
+
+
+def bare_loop(split: Split, cfg: TrainConfig, classes: int) -> float:
+    """The hand-written loop, with the same device, AMP and memory layout as ``cfg`` asks."""
+    import contextlib
+    import time
+
+    from nasxfer.train import choose_precision, resolve_device, use_channels_last
+
+    seed_everything(0)
+    device = resolve_device(cfg.device)
+    precision = choose_precision(cfg.amp, device)
+    channels_last = use_channels_last(cfg.channels_last, device)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = network(classes).to(device, memory_format=layout)
+    x_all = ((split.images.float() / 255 - 0.5) / 0.25).to(device, memory_format=layout)  # prepared once
+    y_all = split.labels.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda") if precision.scale_loss else None
+    steps = cfg.epochs * math.ceil(len(y_all) / cfg.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=precision.dtype)) if precision.dtype else contextlib.nullcontext
+    )
+    model.train()
+    start = time.perf_counter()
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(y_all), device=device)
+        for i in range(0, len(y_all), cfg.batch_size):
+            index = order[i : i + cfg.batch_size]
+            with autocast():
+                loss = F.cross_entropy(model(x_all[index]), y_all[index])
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            schedule.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return len(y_all) * cfg.epochs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    classes = 10
+    split = make_data(args.images, args.size, classes)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=128, lr=0.05, device="cpu")
+    bare_loop(split, cfg, classes)  # warm-up: first-call costs (allocator, lazy imports) hit neither side
+    results = interleaved(
+        {"bare PyTorch loop": lambda: bare_loop(split, cfg, classes), "nasxfer fit + BatchLoader": lambda: nasxfer_trial(split, cfg, classes)},
+        args.repeats,
+    )
+    bare, ours = median(results["bare PyTorch loop"]), median(results["nasxfer fit + BatchLoader"])
+    print(f"machine: {machine()}")
+    print(f"workload: {args.images} images {args.size}x{args.size}, {args.epochs} epochs, batch 128, median of {args.repeats}")
+    print(f"| loop | images/s |\n|---|---|\n| bare PyTorch loop | {bare:,.0f} |\n| nasxfer fit + BatchLoader | {ours:,.0f} |")
+    print(f"ratio nasxfer / bare: {ours / bare:.3f}  (target >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()

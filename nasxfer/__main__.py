@@ -1,0 +1,5 @@
+"""``python -m nasxfer`` runs the command line."""
+
+from nasxfer.cli import main
+
+main()
