@@ -169,26 +169,59 @@ class ReportFormat(str, Enum):
 @_guard
 def report(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
-    format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or md."),
+    format: ReportFormat = typer.Option(
+        ReportFormat.table, "--format", "-f", help="table (and write runs/<id>/report/), json or md (to stdout only)."
+    ),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show the best K trials only."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
-    """Show what a search found: the leaderboard and the best trial's values."""
+    """Show what a search found; write runs/<run-id>/report/ (index.html, report.md, plots)."""
     from nasxfer.report import build_report, leaderboard_table, render_markdown
     from nasxfer.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
-    data = build_report(store, top=top)
     if format is ReportFormat.json:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    elif format is ReportFormat.md:
-        sys.stdout.write(render_markdown(data))
-    else:
-        console.print(leaderboard_table(data))
-        if data["best"]:
-            console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)
-        if data["final"]:
-            console.print(f"final test accuracy: {data['final']['test_accuracy']:.4f}")
+        sys.stdout.write(json.dumps(build_report(store, top=top), indent=2) + "\n")
+        return
+    if format is ReportFormat.md:
+        sys.stdout.write(render_markdown(build_report(store, top=top)))
+        return
+    from nasxfer.report_files import write_report
+
+    files = write_report(store, top=top)
+    data = files.report
+    console.print(leaderboard_table(data))
+    if data["best"]:
+        console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)
+    if data["final"]:
+        console.print(f"final test accuracy: {data['final']['test_accuracy']:.4f}")
+    console.print(f"report: {files.html}  ·  {files.markdown}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+@_guard
+def compare(
+    run_ids: List[str] = typer.Argument(..., help="Two or more run ids ('latest' works too)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="PNG file for the best-so-far plot [default: <runs-dir>/compare-<id>_vs_<id>.png]."
+    ),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Runs side by side: best metric, trials, time, strategy, backbone; and a best-so-far plot."""
+    from nasxfer.report import build_report, compare_table
+    from nasxfer.report_files import compare_path, write_compare_plot
+    from nasxfer.store import resolve_run
+
+    folder = _runs_dir(runs_dir)
+    stores = list({store.run_id: store for store in (resolve_run(folder, r) for r in run_ids)}.values())
+    if len(stores) < 2:
+        raise NasxferError("compare: give two or more different run ids (list them with nasxfer runs)")
+    if output is not None and output.suffix.lower() != ".png":
+        raise NasxferError(f"--output: '{output}' is not a .png file name (the plot is a PNG)")
+    reports = [build_report(store) for store in stores]
+    console.print(compare_table(reports))
+    path = write_compare_plot(reports, output or compare_path(folder, [store.run_id for store in stores]))
+    console.print(f"plot: {path}", soft_wrap=True, highlight=False)
 
 
 @app.command()
