@@ -72,6 +72,7 @@ def validate(
     from rich.table import Table
 
     from nasxfer.config import load_config
+    from nasxfer.live import check_log_outputs
     from nasxfer.space import SearchSpace
     from nasxfer.strategies import create_strategy
     from nasxfer.runner import objective_of
@@ -79,6 +80,7 @@ def validate(
     cfg = load_config(config, overrides)
     space = SearchSpace.from_config(cfg)
     create_strategy(cfg.search.strategy.name, space, cfg.seed, objective_of(cfg), cfg.search.strategy.options)
+    check_log_outputs(cfg)
     console.print(cfg.to_yaml(), highlight=False, end="")
     table = Table(title="search space")
     for column in ("field", "kind", "values"):
@@ -92,6 +94,12 @@ def validate(
         console.print(f"search space size: {int(space.size):,} candidates")
 
 
+class LogFormat(str, Enum):
+    auto = "auto"
+    plain = "plain"
+    json = "json"
+
+
 @app.command()
 @_guard
 def search(
@@ -99,10 +107,13 @@ def search(
     overrides: List[str] = Overrides,
     runs_dir: Optional[Path] = RunsDir,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the run id and the result."),
+    log_format: LogFormat = typer.Option(
+        LogFormat.auto, "--log-format", help="auto: live view on a terminal, plain lines otherwise; plain; json: one JSON object per event per line."
+    ),
 ) -> None:
     """Search: propose, train and evaluate candidates; write runs/<run-id>/."""
     from nasxfer.config import load_config
-    from nasxfer.live import make_reporter
+    from nasxfer.live import check_log_outputs, make_reporter
     from nasxfer.space import SearchSpace
     from nasxfer.strategies import create_strategy
     from nasxfer.runner import objective_of
@@ -111,6 +122,7 @@ def search(
     # Everything that can be checked without training is checked before the run folder exists.
     space = SearchSpace.from_config(cfg)
     create_strategy(cfg.search.strategy.name, space, cfg.seed, objective_of(cfg), cfg.search.strategy.options)
+    check_log_outputs(cfg)
     from nasxfer.evaluator import make_evaluator
     from nasxfer.provenance import collect_env
     from nasxfer.runner import run_search
@@ -119,7 +131,10 @@ def search(
     evaluator = make_evaluator(cfg)
     evaluator.prepare(cfg)  # a bad data path fails here, before a run folder exists
     store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
-    reporter = make_reporter(console, quiet=quiet)
+    reporter = make_reporter(
+        console, quiet=quiet, log_format=log_format.value, run_dir=store.path, tensorboard=cfg.output.tensorboard
+    )
+    hints = errors if log_format is LogFormat.json else console  # keep stdout pure JSON lines
     try:
         outcome = run_search(cfg, store, reporter, evaluator)
     except KeyboardInterrupt:
@@ -128,9 +143,9 @@ def search(
         raise typer.Exit(130)
     finally:
         getattr(reporter, "stop", lambda: None)()
-    console.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
+    hints.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
     if outcome.best is not None:
-        console.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
+        hints.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
 
 
 @app.command()
