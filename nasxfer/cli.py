@@ -73,10 +73,12 @@ def validate(
     from rich.table import Table
 
     from nasxfer.config import load_config
+    from nasxfer.live import check_log_outputs
     from nasxfer.runner import check_search_setup
 
     cfg = load_config(config, overrides)
     space = check_search_setup(cfg)
+    check_log_outputs(cfg)
     console.print(cfg.to_yaml(), highlight=False, end="")
     table = Table(title="search space")
     for column in ("field", "kind", "values"):
@@ -90,6 +92,12 @@ def validate(
         console.print(f"search space size: {int(space.size):,} candidates")
 
 
+class LogFormat(str, Enum):
+    auto = "auto"
+    plain = "plain"
+    json = "json"
+
+
 @app.command()
 @_guard
 def search(
@@ -100,6 +108,9 @@ def search(
     ),
     runs_dir: Optional[Path] = RunsDir,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the run id and the result."),
+    log_format: LogFormat = typer.Option(
+        LogFormat.auto, "--log-format", help="auto: live view on a terminal, plain lines otherwise; plain; json: one JSON object per event per line."
+    ),
 ) -> None:
     """Search: propose, train and evaluate candidates; write runs/<run-id>/.
 
@@ -108,7 +119,7 @@ def search(
     """
     from nasxfer.config import load_config
     from nasxfer.evaluator import make_evaluator
-    from nasxfer.live import make_reporter
+    from nasxfer.live import check_log_outputs, make_reporter
     from nasxfer.runner import StopRequest, check_search_setup, resume_config, run_search
     from nasxfer.store import RunStore, resolve_run
 
@@ -123,13 +134,17 @@ def search(
         cfg = load_config(config, overrides)
     # Everything that can be checked without training is checked before the run folder exists.
     check_search_setup(cfg)
+    check_log_outputs(cfg)
     evaluator = make_evaluator(cfg)
     evaluator.prepare(cfg)  # a bad data path fails here
     if resume is None:
         from nasxfer.provenance import collect_env
 
         store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
-    reporter = make_reporter(console, quiet=quiet)
+    reporter = make_reporter(
+        console, quiet=quiet, log_format=log_format.value, run_dir=store.path, tensorboard=cfg.output.tensorboard
+    )
+    hints = errors if log_format is LogFormat.json else console  # keep stdout pure JSON lines
     stop = StopRequest()
     resume_hint = f"nasxfer search --resume {store.run_id}"
     try:
@@ -144,9 +159,9 @@ def search(
     if outcome.interrupted:
         errors.print(f"stopped; finished trials are kept. Resume with: {resume_hint}", soft_wrap=True)
         raise typer.Exit(130)
-    console.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
+    hints.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
     if outcome.best is not None:
-        console.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
+        hints.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
 
 
 @contextlib.contextmanager
@@ -203,26 +218,59 @@ class ReportFormat(str, Enum):
 @_guard
 def report(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
-    format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or md."),
+    format: ReportFormat = typer.Option(
+        ReportFormat.table, "--format", "-f", help="table (and write runs/<id>/report/), json or md (to stdout only)."
+    ),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show the best K trials only."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
-    """Show what a search found: the leaderboard and the best trial's values."""
+    """Show what a search found; write runs/<run-id>/report/ (index.html, report.md, plots)."""
     from nasxfer.report import build_report, leaderboard_table, render_markdown
     from nasxfer.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
-    data = build_report(store, top=top)
     if format is ReportFormat.json:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    elif format is ReportFormat.md:
-        sys.stdout.write(render_markdown(data))
-    else:
-        console.print(leaderboard_table(data))
-        if data["best"]:
-            console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)
-        if data["final"]:
-            console.print(f"final test accuracy: {data['final']['test_accuracy']:.4f}")
+        sys.stdout.write(json.dumps(build_report(store, top=top), indent=2) + "\n")
+        return
+    if format is ReportFormat.md:
+        sys.stdout.write(render_markdown(build_report(store, top=top)))
+        return
+    from nasxfer.report_files import write_report
+
+    files = write_report(store, top=top)
+    data = files.report
+    console.print(leaderboard_table(data))
+    if data["best"]:
+        console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)
+    if data["final"]:
+        console.print(f"final test accuracy: {data['final']['test_accuracy']:.4f}")
+    console.print(f"report: {files.html}  ·  {files.markdown}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+@_guard
+def compare(
+    run_ids: List[str] = typer.Argument(..., help="Two or more run ids ('latest' works too)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="PNG file for the best-so-far plot [default: <runs-dir>/compare-<id>_vs_<id>.png]."
+    ),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Runs side by side: best metric, trials, time, strategy, backbone; and a best-so-far plot."""
+    from nasxfer.report import build_report, compare_table
+    from nasxfer.report_files import compare_path, write_compare_plot
+    from nasxfer.store import resolve_run
+
+    folder = _runs_dir(runs_dir)
+    stores = list({store.run_id: store for store in (resolve_run(folder, r) for r in run_ids)}.values())
+    if len(stores) < 2:
+        raise NasxferError("compare: give two or more different run ids (list them with nasxfer runs)")
+    if output is not None and output.suffix.lower() != ".png":
+        raise NasxferError(f"--output: '{output}' is not a .png file name (the plot is a PNG)")
+    reports = [build_report(store) for store in stores]
+    console.print(compare_table(reports))
+    path = write_compare_plot(reports, output or compare_path(folder, [store.run_id for store in stores]))
+    console.print(f"plot: {path}", soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -280,6 +280,12 @@ class FinetuneConfig(Strict):
     warmup_epochs: float | None = Field(None, ge=0, le=1000)
 
 
+class OutputConfig(Strict):
+    """Extra outputs of a search beyond the run folder's own files."""
+
+    tensorboard: bool = False  # per-epoch scalars under runs/<id>/tensorboard/ (needs `pip install tensorboard`)
+
+
 # --------------------------------------------------------------------------- the whole
 
 
@@ -291,6 +297,7 @@ class Config(Strict):
     search: SearchConfig = SearchConfig()
     train: TrainConfig = TrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    output: OutputConfig = OutputConfig()
 
     def apply(self, values: Mapping[str, Any]) -> Config:
         """A new config with each dotted path in ``values`` set; validated like the original."""

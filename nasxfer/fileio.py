@@ -11,6 +11,10 @@ from typing import Any
 
 from nasxfer.faults import crash_point
 
+# Read once at import (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temp file beside ``path``, fsync it, then rename it over ``path``."""
@@ -18,6 +22,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report or model is meant to be shared
         with os.fdopen(fd, "wb") as f:
             half = len(data) // 2
             f.write(data[:half])

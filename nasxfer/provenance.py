@@ -56,3 +56,11 @@ def collect_env(device_name: str = "auto") -> dict[str, Any]:
     except ImportError:
         env["torchvision"] = None
     return env
+
+
+def device_text(env: dict[str, Any]) -> str:
+    """``cuda (NVIDIA H200)``, ``cpu``: the device an env.json names; ``-`` when it names none."""
+    device, name = env.get("device"), env.get("device_name")
+    if not device:
+        return "-"
+    return f"{device} ({name})" if name and name != device else str(device)

@@ -7,23 +7,36 @@ all views of its dict, whose keys are a stable schema for scripts (``schema`` ve
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from nasxfer.analysis import best_so_far, dimension_effects, pareto_points, short_value
+from nasxfer.provenance import device_text
 from nasxfer.runner import objective_of
 from nasxfer.store import RunStore, list_runs
 from nasxfer.trial import TrialState
 
 REPORT_SCHEMA = 1
+CURVE_TRIALS = 5  # learning curves of this many of the best trials
+ENV_KEYS = ("nasxfer", "python", "torch", "device", "device_name", "git_revision", "started")
+FINAL_KEYS = (
+    "trial", "epochs", "test_accuracy", "test_f1", "test_loss", "params", "seconds",
+    "class_names", "per_class_accuracy", "confusion_matrix",
+)
 
 
 def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
+    """Everything a report shows, as one JSON-able dict (the schema is in the README).
+
+    ``top`` shortens the leaderboard only; the plot series cover every trial.
+    """
     config = store.config()
     objective = objective_of(config)
     history = store.history()
     ranked = objective.ranked(history)
     best = objective.best(history)
-    final_path = store.path / "final" / "metrics.json"
-    final = json.loads(final_path.read_text()) if final_path.is_file() else None
+    final = _read_json(store.path / "final" / "metrics.json")
+    env = _read_json(store.path / "env.json") or {}
     stopped = [e for e in store.events() if e.get("event") == "search_stopped"]
     rows = [
         {
@@ -34,6 +47,8 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "val_accuracy": r.metrics.get("val_accuracy"),
             "val_f1": r.metrics.get("val_f1"),
             "params": r.metrics.get("params"),
+            "images_per_second": r.metrics.get("images_per_second"),
+            "seconds_per_epoch": r.metrics.get("seconds_per_epoch"),
             "seconds": round(r.seconds, 3),
             "values": r.values,
             "error": r.error,
@@ -45,47 +60,92 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         "run_id": store.run_id,
         "name": config.name,
         "strategy": config.search.strategy.name,
+        "backbone": backbone_of(config, best.values if best else {}),
         "objective": {"metric": objective.metric, "mode": objective.mode},
+        "env": {key: env.get(key) for key in ENV_KEYS},
         "trials": {
             "total": len(history),
             "complete": sum(r.state is TrialState.COMPLETE for r in history),
             "failed": sum(r.state is TrialState.FAILED for r in history),
         },
-        "search_seconds": round(sum(r.seconds for r in history), 3),
+        "search_seconds": round(float(sum(r.seconds for r in history)), 3),
         "stop_reason": stopped[-1]["reason"] if stopped else None,
         "best": None
         if best is None
         else {"trial": best.number, "metric": best.metrics.get(objective.metric), "values": best.values, "metrics": best.metrics},
         "leaderboard": rows[:top] if top else rows,
-        "final": None
-        if final is None
-        else {k: final[k] for k in ("trial", "epochs", "test_accuracy", "test_f1", "test_loss", "params") if k in final},
+        "best_so_far": best_so_far(history, objective),
+        "pareto": {
+            "x": {"metric": "params", "mode": "min"},
+            "y": {"metric": "val_accuracy", "mode": "max"},
+            "points": pareto_points(history),
+        },
+        "dimensions": dimension_effects(config.search.space, history, objective),
+        "curves": [
+            {"trial": r.number, "metric": r.metrics.get(objective.metric), "epochs": r.curve}
+            for r in ranked[:CURVE_TRIALS]
+            if objective.score(r) is not None and r.curve
+        ],
+        "final": None if final is None else {k: final[k] for k in FINAL_KEYS if k in final},
     }
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def backbone_of(config: Any, values: dict[str, Any]) -> str:
+    """The pretrained backbone a run builds on, or ``scratch`` for a network searched from scratch.
+
+    A searched backbone name (a candidate value) wins over the config's fixed one.
+    """
+    if "model.backbone.name" in values:
+        return str(values["model.backbone.name"])
+    backbone = getattr(config.model, "backbone", None)
+    name = getattr(backbone, "name", None)
+    return str(name) if name else "scratch"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -> str:
+    """The report as Markdown; ``plots`` are ``(title, file name)`` pairs linked beside it."""
     metric = report["objective"]["metric"]
     lines = [
         f"# nasxfer run `{report['run_id']}`",
         "",
-        f"- strategy: {report['strategy']}; objective: {metric} ({report['objective']['mode']})",
+        f"- strategy: {report['strategy']}; backbone: {report['backbone']}; "
+        f"objective: {metric} ({report['objective']['mode']})",
         f"- trials: {report['trials']['complete']} complete, {report['trials']['failed']} failed; "
         f"{report['search_seconds']:.1f} s of training",
     ]
+    if report["env"].get("device"):
+        lines.append(f"- device: {device_text(report['env'])}")
     if report["stop_reason"]:
         lines.append(f"- stopped: {report['stop_reason']}")
     if report["final"]:
         f = report["final"]
         lines.append(f"- final model (trial {f['trial']}, {f['epochs']} epochs): test accuracy {f['test_accuracy']:.4f}, macro-F1 {f['test_f1']:.4f}")
-    lines += ["", "## Leaderboard", "", f"| rank | trial | {metric} | params | seconds | values |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Leaderboard",
+        "",
+        f"| rank | trial | {metric} | params | img/s | s/epoch | seconds | values |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in report["leaderboard"]:
-        values = ", ".join(f"{k}={_short(v)}" for k, v in row["values"].items())
+        values = ", ".join(f"{k}={short_value(v)}" for k, v in row["values"].items()).replace("|", "\\|")
         value = _fmt(row["metric"]) if row["state"] == "complete" else row["state"]
-        lines.append(f"| {row['rank'] or ''} | {row['trial']} | {value} | {_fmt_int(row['params'])} | {row['seconds']:.1f} | {values} |")
+        lines.append(
+            f"| {row['rank'] or ''} | {row['trial']} | {value} | {_fmt_int(row['params'])} | "
+            f"{_fmt_int(row['images_per_second'])} | {_fmt_seconds(row['seconds_per_epoch'])} | {row['seconds']:.1f} | {values} |"
+        )
     if report["best"]:
         lines += ["", f"## Best trial: {report['best']['trial']}", ""]
-        lines += [f"- `{k}`: `{_short(v)}`" for k, v in report["best"]["values"].items()]
-    return "\n".join(lines) + "\n"
+        lines += [f"- `{k}`: `{short_value(v)}`" for k, v in report["best"]["values"].items()]
+    if plots:
+        lines += ["", "## Plots", ""]
+        for title, filename in plots:
+            lines += [f"### {title}", "", f"![{title}]({filename})", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def leaderboard_table(report: dict[str, Any]):
@@ -95,15 +155,56 @@ def leaderboard_table(report: dict[str, Any]):
 
     metric = report["objective"]["metric"]
     table = Table(title=f"{report['run_id']} · {report['strategy']} · {metric} ({report['objective']['mode']})")
-    for column, justify in (("rank", "right"), ("trial", "right"), (metric, "right"), ("params", "right"), ("s", "right")):
-        table.add_column(column, justify=justify)
+    for column in ("rank", "trial", metric, "params", "img/s", "s"):
+        table.add_column(column, justify="right")
     table.add_column("values", overflow="fold")
     for row in report["leaderboard"]:
         value = _fmt(row["metric"]) if row["state"] == "complete" else f"[red]{row['state']}[/red]"
-        values = escape(", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in row["values"].items()))
+        values = escape(", ".join(f"{k.split('.')[-1]}={short_value(v)}" for k, v in row["values"].items()))
         if row["error"]:
             values += f"  [dim]{escape(row['error'][:80])}[/dim]"
-        table.add_row(str(row["rank"] or ""), str(row["trial"]), value, _fmt_int(row["params"]), f"{row['seconds']:.1f}", values)
+        table.add_row(
+            str(row["rank"] or ""),
+            str(row["trial"]),
+            value,
+            _fmt_int(row["params"]),
+            _fmt_int(row["images_per_second"]),
+            f"{row['seconds']:.1f}",
+            values,
+        )
+    return table
+
+
+def compare_table(reports: list[dict[str, Any]]):
+    """A rich Table with one row per report, for ``nasxfer compare``."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    objectives = {f"{r['objective']['metric']} ({r['objective']['mode']})" for r in reports}
+    shared = objectives.pop() if len(objectives) == 1 else None
+    table = Table(title="runs side by side" + (f" · {shared}" if shared else ""))
+    columns = ["run id", "strategy", "backbone", "best", "trials", "time", "final test acc", "device"]
+    if not shared:  # runs ranked by different metrics: say which, next to the number
+        columns.insert(3, "objective")
+    for column in columns:
+        numeric = column in ("best", "trials", "time", "final test acc")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for report in reports:
+        best = report["best"]
+        trials = report["trials"]
+        cells = [
+            escape(report["run_id"]),
+            escape(report["strategy"]),
+            escape(report["backbone"]),
+            f"{_fmt(best['metric'])} (#{best['trial']})" if best else "-",
+            f"{trials['complete']}/{trials['total']}" + (f" ({trials['failed']} failed)" if trials["failed"] else ""),
+            duration_text(report["search_seconds"]),
+            _fmt(report["final"]["test_accuracy"]) if report["final"] else "-",
+            escape(device_text(report["env"])),
+        ]
+        if not shared:
+            cells.insert(3, f"{report['objective']['metric']} ({report['objective']['mode']})")
+        table.add_row(*cells)
     return table
 
 
@@ -131,6 +232,17 @@ def runs_table(runs_dir):
     return table
 
 
+def duration_text(seconds: float | None) -> str:
+    """``42.0 s``, ``12.5 min``, ``3.2 h``."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -139,9 +251,5 @@ def _fmt_int(value: Any) -> str:
     return "-" if value in (None, "") else f"{int(value):,}"
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return "[" + ",".join(map(str, value)) + "]"
-    return str(value)
+def _fmt_seconds(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -38,3 +38,45 @@ class RecordingReporter(Reporter):
 
     def hooks(self, name: str) -> list[tuple[Any, ...]]:
         return [args for hook, args in self.calls if hook == name]
+
+
+class MultiReporter(Reporter):
+    """Passes every hook to each of its reporters in turn: the terminal, ``search.log``, TensorBoard."""
+
+    def __init__(self, reporters: list[Reporter]) -> None:
+        self.reporters = list(reporters)
+
+    def search_started(self, run_id, config, space, resumed=0) -> None:
+        for reporter in self.reporters:
+            reporter.search_started(run_id, config, space, resumed=resumed)
+
+    def trial_started(self, number, values, epochs) -> None:
+        for reporter in self.reporters:
+            reporter.trial_started(number, values, epochs)
+
+    def epoch_finished(self, number, row, epochs) -> None:
+        for reporter in self.reporters:
+            reporter.epoch_finished(number, row, epochs)
+
+    def trial_finished(self, record, best) -> None:
+        for reporter in self.reporters:
+            reporter.trial_finished(record, best)
+
+    def search_finished(self, outcome) -> None:
+        for reporter in self.reporters:
+            reporter.search_finished(outcome)
+
+    def message(self, text) -> None:
+        for reporter in self.reporters:
+            reporter.message(text)
+
+    def stop(self) -> None:
+        """Stop every reporter that holds something open (a live display, a file), even if one fails."""
+        problems = []
+        for reporter in self.reporters:
+            try:
+                getattr(reporter, "stop", lambda: None)()
+            except Exception as exc:  # noqa: BLE001 - the others must still close
+                problems.append(exc)
+        if problems:
+            raise problems[0]

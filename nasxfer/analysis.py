@@ -1,0 +1,128 @@
+"""Summaries of a search's history that reports plot: best so far, Pareto front, dimension effects.
+
+Plain functions over ``TrialRecord`` lists that return JSON-able rows; they know nothing of
+files, plots or terminals, so the report, the HTML page and scripts all read the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from typing import Any, Mapping, Sequence
+
+from nasxfer.trial import ObjectiveSpec, TrialRecord
+
+
+def best_so_far(history: Sequence[TrialRecord], objective: ObjectiveSpec) -> list[dict[str, Any]]:
+    """One row per finished trial, in the order they finished, with the running best.
+
+    ``elapsed_seconds`` is the training time of the trials so far (the sum of their
+    ``seconds``), not wall-clock time: it does not count gaps between a stop and a resume.
+    """
+    rows = []
+    elapsed = 0.0
+    best_score: float | None = None
+    best_value: float | None = None
+    for record in history:
+        elapsed += record.seconds
+        score = objective.score(record)
+        if score is not None and (best_score is None or score > best_score):
+            best_score, best_value = score, record.metrics[objective.metric]
+        rows.append(
+            {
+                "trial": record.number,
+                "state": record.state.value,
+                "metric": record.metrics.get(objective.metric) if score is not None else None,
+                "best_so_far": best_value,
+                "seconds": round(record.seconds, 3),
+                "elapsed_seconds": round(elapsed, 3),
+            }
+        )
+    return rows
+
+
+def pareto_points(
+    history: Sequence[TrialRecord],
+    x: ObjectiveSpec = ObjectiveSpec("params", "min"),
+    y: ObjectiveSpec = ObjectiveSpec("val_accuracy", "max"),
+) -> list[dict[str, Any]]:
+    """Completed trials as ``{trial, x, y, front}``; ``front`` marks the non-dominated ones.
+
+    A trial is dominated when another is at least as good on both objectives and better on
+    one. Sorted by ``x`` so that the front reads left to right.
+    """
+    points = [
+        (record.number, record.metrics[x.metric], record.metrics[y.metric], x.score(record), y.score(record))
+        for record in history
+        if x.score(record) is not None and y.score(record) is not None
+    ]
+    rows = []
+    for number, x_value, y_value, x_score, y_score in points:
+        dominated = any(
+            (xs >= x_score and ys >= y_score) and (xs > x_score or ys > y_score)
+            for _, _, _, xs, ys in points
+        )
+        rows.append({"trial": number, "x": x_value, "y": y_value, "front": not dominated})
+    return sorted(rows, key=lambda r: (r["x"], r["trial"]))
+
+
+def dimension_effects(
+    space: Mapping[str, Any], history: Sequence[TrialRecord], objective: ObjectiveSpec
+) -> list[dict[str, Any]]:
+    """For each value of each categorical dimension: how many trials had it and their metric.
+
+    ``space`` maps config paths to the config's ``Dimension`` specs. A ``repeat: N`` dimension
+    is N coordinates (``path[0]`` … ``path[N-1]``), each its own row, since a per-layer
+    choice matters where the layer is. Ranges are left out: their values rarely repeat.
+    Values that no completed trial had are listed with ``count`` 0, so gaps show.
+    """
+    scored = [(record, record.metrics[objective.metric]) for record in history if objective.score(record) is not None]
+    effects = []
+    for path, spec in space.items():
+        if spec.choices is None:
+            continue
+        coordinates = range(spec.repeat) if spec.repeat else [None]
+        for index in coordinates:
+            groups: dict[str, list[float]] = {_key(choice): [] for choice in spec.choices}
+            for record, metric in scored:
+                value = record.values.get(path)
+                if index is not None:
+                    value = value[index] if isinstance(value, list) and index < len(value) else None
+                if value is not None and _key(value) in groups:
+                    groups[_key(value)].append(metric)
+            effects.append(
+                {
+                    "dimension": path if index is None else f"{path}[{index}]",
+                    "path": path,
+                    "index": index,
+                    "values": [_stats(choice, groups[_key(choice)]) for choice in spec.choices],
+                }
+            )
+    return effects
+
+
+def _stats(value: Any, metrics: list[float]) -> dict[str, Any]:
+    return {
+        "value": value,
+        "label": short_value(value),
+        "count": len(metrics),
+        "mean": statistics.fmean(metrics) if metrics else None,
+        # the sample standard deviation; one trial says nothing about spread
+        "std": statistics.stdev(metrics) if len(metrics) > 1 else None,
+        "min": min(metrics) if metrics else None,
+        "max": max(metrics) if metrics else None,
+    }
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def short_value(value: Any) -> str:
+    """A value as a short label: ``0.0123``, ``[identity,conv3x3]``, ``resnet18``."""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(short_value(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,135 @@
+"""The report's data: the pinned JSON schema and the analyses behind the plots."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fake_run import fake_record, make_fake_run
+
+from nasxfer.analysis import best_so_far, dimension_effects, pareto_points
+from nasxfer.config import Dimension
+from nasxfer.report import build_report, render_markdown
+from nasxfer.trial import ObjectiveSpec
+
+
+# The documented top-level keys of `nasxfer report --format json` and their types (README:
+# "Report JSON schema"). Changing this table is changing a contract scripts rely on.
+SCHEMA = {
+    "schema": int,
+    "run_id": str,
+    "name": str,
+    "strategy": str,
+    "backbone": str,
+    "objective": dict,
+    "env": dict,
+    "trials": dict,
+    "search_seconds": float,
+    "stop_reason": (str, type(None)),
+    "best": (dict, type(None)),
+    "leaderboard": list,
+    "best_so_far": list,
+    "pareto": dict,
+    "dimensions": list,
+    "curves": list,
+    "final": (dict, type(None)),
+}
+LEADERBOARD_ROW = {
+    "rank", "trial", "state", "metric", "val_accuracy", "val_f1", "params",
+    "images_per_second", "seconds_per_epoch", "seconds", "values", "error",
+}
+
+
+@pytest.fixture
+def fake_run(tmp_path, tiny_dict):
+    return make_fake_run(tmp_path / "runs", tiny_dict)
+
+
+def test_report_json_schema_is_pinned(fake_run):
+    report = json.loads(json.dumps(build_report(fake_run)))  # what --format json prints
+    assert list(report) == list(SCHEMA)
+    for key, kind in SCHEMA.items():
+        assert isinstance(report[key], kind), key
+    assert report["schema"] == 1
+    assert set(report["objective"]) == {"metric", "mode"}
+    assert set(report["trials"]) == {"total", "complete", "failed"}
+    assert set(report["env"]) == {"nasxfer", "python", "torch", "device", "device_name", "git_revision", "started"}
+    assert set(report["best"]) == {"trial", "metric", "values", "metrics"}
+    assert all(set(row) == LEADERBOARD_ROW for row in report["leaderboard"])
+    assert set(report["best_so_far"][0]) == {"trial", "state", "metric", "best_so_far", "seconds", "elapsed_seconds"}
+    assert set(report["pareto"]) == {"x", "y", "points"} and set(report["pareto"]["points"][0]) == {"trial", "x", "y", "front"}
+    assert set(report["dimensions"][0]) == {"dimension", "path", "index", "values"}
+    assert set(report["dimensions"][0]["values"][0]) == {"value", "label", "count", "mean", "std", "min", "max"}
+    assert set(report["curves"][0]) == {"trial", "metric", "epochs"}
+    assert set(report["final"]) >= {"trial", "epochs", "test_accuracy", "test_f1", "confusion_matrix", "class_names", "per_class_accuracy"}
+
+
+def test_a_run_without_trials_keeps_the_schema(tmp_path, tiny_dict):
+    report = build_report(make_fake_run(tmp_path / "runs", tiny_dict, trials=0, failed=(), finetuned=False))
+    for key, kind in SCHEMA.items():
+        assert isinstance(report[key], kind), key
+    assert report["best"] is None and report["leaderboard"] == report["best_so_far"] == report["curves"] == []
+    assert all(v["count"] == 0 for dim in report["dimensions"] for v in dim["values"])
+
+
+def test_report_rows_carry_throughput_and_backbone(fake_run):
+    report = build_report(fake_run, top=3)
+    assert len(report["leaderboard"]) == 3 and len(report["best_so_far"]) == 8  # top trims the table only
+    row = report["leaderboard"][0]
+    assert row["images_per_second"] == 1234.5 and row["seconds_per_epoch"] == 0.5
+    assert report["backbone"] == "scratch" and report["env"]["device"] == "cpu"
+    failed = build_report(fake_run)["leaderboard"][-1]
+    assert failed["state"] == "failed" and failed["images_per_second"] is None
+
+
+def test_best_so_far_counts_training_time_and_skips_failures():
+    history = [fake_record(1, 0.5, ["identity"] * 2), fake_record(2, None, ["identity"] * 2), fake_record(3, 0.7, ["identity"] * 2), fake_record(4, 0.6, ["identity"] * 2)]
+    rows = best_so_far(history, ObjectiveSpec())
+    assert [r["best_so_far"] for r in rows] == [0.5, 0.5, 0.7, 0.7]
+    assert rows[1]["metric"] is None and rows[1]["state"] == "failed"
+    assert rows[-1]["elapsed_seconds"] == pytest.approx(sum(r.seconds for r in history), abs=1e-3)
+    minimise = best_so_far(history, ObjectiveSpec("val_loss", "min"))
+    assert [r["best_so_far"] for r in minimise] == pytest.approx([0.5, 0.5, 0.3, 0.3])
+
+
+def test_pareto_front_keeps_the_non_dominated_trials():
+    history = [
+        fake_record(1, 0.90, ["identity"] * 2, params=1000),
+        fake_record(2, 0.80, ["identity"] * 2, params=500),   # smaller and worse: on the front
+        fake_record(3, 0.85, ["identity"] * 2, params=2000),  # bigger and worse than 1: dominated
+        fake_record(4, 0.90, ["identity"] * 2, params=1500),  # as good as 1 but bigger: dominated
+        fake_record(5, None, ["identity"] * 2),
+    ]
+    points = pareto_points(history)
+    assert [p["trial"] for p in points] == [2, 1, 4, 3]  # by params
+    assert {p["trial"] for p in points if p["front"]} == {1, 2}
+
+
+def test_dimension_effects_split_repeated_dimensions_into_coordinates():
+    space = {
+        "model.scratch.ops": Dimension(choices=["identity", "conv3x3", "mbconv_k3_e1"], repeat=2),
+        "train.lr": Dimension(low=0.01, high=0.2, log=True),  # a range: left out
+    }
+    history = [
+        fake_record(1, 0.5, ["identity", "conv3x3"]),
+        fake_record(2, 0.7, ["identity", "identity"]),
+        fake_record(3, None, ["conv3x3", "conv3x3"]),  # failed: counts nowhere
+    ]
+    effects = dimension_effects(space, history, ObjectiveSpec())
+    assert [e["dimension"] for e in effects] == ["model.scratch.ops[0]", "model.scratch.ops[1]"]
+    first = {v["label"]: v for v in effects[0]["values"]}
+    assert first["identity"]["count"] == 2 and first["identity"]["mean"] == pytest.approx(0.6)
+    assert first["identity"]["std"] == pytest.approx(0.1414, abs=1e-3)
+    assert first["conv3x3"]["count"] == 0 and first["conv3x3"]["mean"] is None
+    second = {v["label"]: v for v in effects[1]["values"]}
+    assert second["conv3x3"] == {**second["conv3x3"], "count": 1, "mean": 0.5, "std": None}
+
+
+def test_markdown_table_rows_keep_their_columns(tmp_path, tiny_dict):
+    store = make_fake_run(tmp_path / "runs", tiny_dict, trials=3)
+    store.record_trial(fake_record(4, 0.5, ["conv3x3|odd", "identity"]), ObjectiveSpec())  # a pipe in a value
+    markdown = render_markdown(build_report(store), [("Best so far", "best_so_far.png")])
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 5 and all(len(re.findall(r"(?<!\\)\|", line)) == 9 for line in rows)
+    assert markdown.rstrip().endswith("![Best so far](best_so_far.png)")
