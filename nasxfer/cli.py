@@ -282,6 +282,81 @@ def runs(runs_dir: Optional[Path] = RunsDir) -> None:
     console.print(runs_table(_runs_dir(runs_dir)))
 
 
+class ExportFormat(str, Enum):
+    torchscript = "torchscript"
+    onnx = "onnx"
+    state_dict = "state_dict"
+
+
+@app.command()
+@_guard
+def export(
+    run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
+    format: ExportFormat = typer.Option(ExportFormat.torchscript, "--format", "-f", help="torchscript, onnx or state_dict."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write [default: runs/<id>/final/model.<ext>]."),
+    trial: Optional[int] = typer.Option(None, "--trial", help="Export this trial's model instead of the final one."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Export the final (or a trial's) model with its preprocessing and class names."""
+    from nasxfer.export import SUFFIX, export_model
+    from nasxfer.inference import load_classifier, model_file
+    from nasxfer.store import resolve_run
+
+    store = resolve_run(_runs_dir(runs_dir), run_id)
+    path, sha256, what = model_file(store, trial)
+    classifier = load_classifier(path, sha256)
+    target = output or (path.parent / f"model{SUFFIX[format.value]}")
+    export_model(classifier, format.value, target, f"run {store.run_id}, {what}")
+    console.print(f"exported {what} as {format.value}: {target} (+ {target.name}.json)", soft_wrap=True, highlight=False)
+
+
+@app.command()
+@_guard
+def predict(
+    run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
+    paths: List[Path] = typer.Argument(..., help="Image files or folders (searched recursively)."),
+    top_k: int = typer.Option(1, "--top-k", "-k", min=1, help="How many classes per image."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write predictions to a .csv or .json file."),
+    trial: Optional[int] = typer.Option(None, "--trial", help="Use this trial's model instead of the final one."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Classify images with a run's model, on the CPU; unreadable files are reported and skipped."""
+    import csv
+    import io
+
+    from nasxfer.fileio import atomic_write_text
+    from nasxfer.inference import load_classifier, model_file, predict_files, predictions_as_json, predictions_as_rows
+    from nasxfer.store import resolve_run
+
+    if output is not None and output.suffix.lower() not in (".csv", ".json"):
+        _fail(f"--output: '{output}' must end in .csv or .json")
+    store = resolve_run(_runs_dir(runs_dir), run_id)
+    path, sha256, what = model_file(store, trial)
+    if trial is None and "not finetuned" in what:
+        errors.print(f"note: run {store.run_id} has no final model yet; using {what}", soft_wrap=True)
+    results = predict_files(load_classifier(path, sha256), paths, top_k=top_k)
+    for bad in (r for r in results if r.top is None):
+        errors.print(f"skipped {bad.path}: {bad.error}", soft_wrap=True, highlight=False)
+    rows = predictions_as_rows(results, top_k)
+    if output is not None:
+        if output.suffix.lower() == ".json":
+            atomic_write_text(output, predictions_as_json(results) + "\n")
+        else:
+            buffer = io.StringIO()
+            fields = ["path"] + [f"{k}_{i}" for i in range(1, top_k + 1) for k in ("class", "probability")]
+            writer = csv.DictWriter(buffer, fieldnames=fields, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic_write_text(output, buffer.getvalue())
+        console.print(f"{len(rows)} predictions written to {output}", soft_wrap=True, highlight=False)
+    else:
+        for row in rows:
+            tops = ", ".join(f"{row[f'class_{i}']} {row[f'probability_{i}']:.3f}" for i in range(1, top_k + 1) if f"class_{i}" in row)
+            console.print(f"{row['path']}: {tops}", soft_wrap=True, highlight=False, markup=False)
+    if not rows:
+        _fail("predict: no readable image among the given paths")
+
+
 def main() -> None:  # the console script
     app()
 

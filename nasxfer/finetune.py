@@ -105,7 +105,8 @@ def _finetune(store, trial, epochs, on_epoch) -> dict[str, Any]:
 
     final_dir = store.path / "final"
     payload = model_payload(model, config, record.values, data, preprocess)
-    save_model(final_dir / "model.pt", payload)
+    model_sha256 = save_model(final_dir / "model.pt", payload)
+    _export_default(model, payload, final_dir, store.run_id)
     metrics = {
         "trial": record.number,
         "values": record.values,
@@ -124,5 +125,14 @@ def _finetune(store, trial, epochs, on_epoch) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
     }
     atomic_write_json(final_dir / "metrics.json", metrics)
-    store.append("finetuned", trial=record.number, test_accuracy=test["accuracy"], epochs=epochs)
+    store.append("finetuned", trial=record.number, test_accuracy=test["accuracy"], epochs=epochs, sha256=model_sha256)
     return metrics
+
+
+def _export_default(model, payload, final_dir, run_id) -> None:
+    """Every final model is also written as TorchScript (``final/model.ts``): loadable
+    with torch alone, no nasxfer needed."""
+    from nasxfer.export import export_model
+    from nasxfer.inference import Classifier
+
+    export_model(Classifier(model.cpu().eval(), payload), "torchscript", final_dir / "model.ts", f"run {run_id}, final model")
