@@ -255,6 +255,7 @@ class TrainConfig(Strict):
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     channels_last: Literal["auto", "on", "off"] = "auto"
+    cudnn_benchmark: bool = True  # CUDA: let cuDNN time its kernels for the (fixed) input shape
 
     @field_validator("device")
     @classmethod

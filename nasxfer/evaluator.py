@@ -66,10 +66,18 @@ class TrainingEvaluator:
         from nasxfer.checkpoint import model_payload, save_model
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.models.build import build_model, preprocess_for
-        from nasxfer.train import count_parameters, fit, resolve_device, seed_everything, use_channels_last
+        from nasxfer.train import (
+            configure_backend,
+            count_parameters,
+            fit,
+            resolve_device,
+            seed_everything,
+            use_channels_last,
+        )
 
         started = time.perf_counter()
         device = resolve_device(config.train.device)
+        configure_backend(config.train, device)
         data = self.data_for(config, device)
         seed_everything(seed)
         model = build_model(config.model, data.channels, len(data.class_names)).to(device)

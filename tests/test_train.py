@@ -96,3 +96,15 @@ def test_nan_loss_raises_diverged():
         model.weight.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="loss became nan"):
         fit(model, toy_batches(), None, TrainConfig(epochs=1), 3)
+
+
+def test_backend_switches_only_touch_cuda(monkeypatch):
+    from nasxfer.train import configure_backend
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    configure_backend(TrainConfig(), torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark is False
+    configure_backend(TrainConfig(cudnn_benchmark=True), torch.device("cuda"))  # flags only: no CUDA call
+    assert torch.backends.cudnn.benchmark is True
+    configure_backend(TrainConfig(cudnn_benchmark=False), torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is False
