@@ -194,16 +194,18 @@ def evaluate(
 ) -> dict[str, object]:
     """Loss, accuracy, macro-F1 and the confusion matrix of ``model`` on ``batches``."""
     model.eval()
-    device_type = next(model.parameters()).device.type
-    loss_sum = torch.zeros((), dtype=torch.float64)
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    device = next(model.parameters()).device
+    # Accumulated on the device and read once at the end: no host sync per batch.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
     count = 0
     for x, y in batches:
-        with _autocast(device_type, precision):
+        with _autocast(device.type, precision):
             logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double().cpu()
-        confusion += confusion_matrix(logits.argmax(1), y, num_classes).cpu()
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        confusion += confusion_matrix(logits.argmax(1), y, num_classes)
         count += len(y)
+    confusion = confusion.cpu()
     metrics = classification_metrics(confusion)
     return {"loss": loss_sum.item() / max(count, 1), **metrics, "confusion": confusion}
 
