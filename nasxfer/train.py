@@ -196,13 +196,14 @@ def evaluate(
     model.eval()
     device = next(model.parameters()).device
     # Accumulated on the device and read once at the end: no host sync per batch.
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    wide = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    loss_sum = torch.zeros((), dtype=wide, device=device)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
     count = 0
     for x, y in batches:
         with _autocast(device.type, precision):
             logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").to(wide)
         confusion += confusion_matrix(logits.argmax(1), y, num_classes)
         count += len(y)
     confusion = confusion.cpu()
