@@ -1,0 +1,92 @@
+"""What a candidate costs to run: parameters, FLOPs, latency, peak memory.
+
+All of these are measured on the untrained network, so a search can check its
+constraints before spending any training on a candidate.
+
+FLOPs come from ``torch.utils.flop_counter`` (counted per operator, not by hand). It
+counts a multiply-accumulate as 2 FLOPs; ``macs`` is half of that, the figure NAS papers
+usually call "FLOPs" (ResNet-18 at 224x224: about 1.82 G).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    batch_size: int = 1
+    warmup: int = 3
+    repeats: int = 10
+
+
+def count_flops(model: nn.Module, example: torch.Tensor) -> int:
+    """FLOPs of one forward pass on ``example`` (a multiply-accumulate counts 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(example)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, example: torch.Tensor, settings: LatencySettings) -> dict[str, float]:
+    """Median and 90th-percentile wall time of a forward pass, in milliseconds, after warm-up."""
+    was_training = model.training
+    model.eval()
+    cuda = example.is_cuda
+    times = []
+    try:
+        for i in range(settings.warmup + settings.repeats):
+            if cuda:
+                torch.cuda.synchronize(example.device)
+            start = time.perf_counter()
+            model(example)
+            if cuda:
+                torch.cuda.synchronize(example.device)
+            if i >= settings.warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    finally:
+        model.train(was_training)
+    times.sort()
+    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
+    return {"latency_ms": statistics.median(times), "latency_p90_ms": p90}
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """The CUDA allocator's peak on a GPU; the process's peak resident size on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def measure_costs(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    device: torch.device,
+    latency: LatencySettings = LatencySettings(),
+) -> dict[str, float]:
+    """``params``, ``flops``, ``macs`` (per image) and latency (per batch of ``latency.batch_size``),
+    measured where ``model`` lives; the model is left as it was."""
+    example = torch.randn(1, *input_shape, device=device)
+    flops = count_flops(model, example)
+    timed = measure_latency(model, torch.randn(latency.batch_size, *input_shape, device=device), latency)
+    return {
+        "params": float(sum(p.numel() for p in model.parameters())),
+        "flops": float(flops),
+        "macs": flops / 2,
+        **timed,
+    }
