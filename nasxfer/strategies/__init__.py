@@ -12,7 +12,9 @@ from nasxfer.errors import ConfigError
 
 #: name -> "module:class"
 _REGISTRY: dict[str, str] = {
+    "evolution": "nasxfer.strategies.evolution:RegularizedEvolution",
     "grid": "nasxfer.strategies.grid:GridSearch",
+    "local": "nasxfer.strategies.local:LocalSearch",
     "random": "nasxfer.strategies.random_search:RandomSearch",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
