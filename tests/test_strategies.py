@@ -89,8 +89,61 @@ class TestEvolution(StrategyConformance, LearningConformance):
             create_strategy("evolution", LEARN, 0, ObjectiveSpec(), {"population": 3, "sample": 4})
 
 
+class TestTPE(StrategyConformance, LearningConformance):
+    strategy_name = "tpe"
+    options = {"startup": 5}
+
+    def test_history_becomes_optuna_trials(self):
+        space = SearchSpace(
+            (
+                Dimension("model.scratch.ops", Choice(("identity", "conv3x3")), repeat=2),
+                Dimension("train.epochs", IntRange(1, 5)),
+                Dimension("train.lr", FloatRange(0.001, 0.1, log=True)),
+            )
+        )
+        values = {"model.scratch.ops": ["conv3x3", "identity"], "train.epochs": 3, "train.lr": 0.01}
+        failed = Candidate({**values, "train.epochs": 4})
+        history = [scored(1, values, 0.8), record(2, failed, failed=True)]
+        study, distributions = create_strategy("tpe", space, 0, ObjectiveSpec(), {}).study(history, seed=0)
+        assert sorted(distributions) == ["model.scratch.ops[0]", "model.scratch.ops[1]", "train.epochs", "train.lr"]
+        first, second = study.trials
+        assert first.params == {"model.scratch.ops[0]": 1, "model.scratch.ops[1]": 0, "train.epochs": 3, "train.lr": 0.01}
+        assert first.value == 0.8 and second.state.name == "FAIL"
+
+    def test_minimizing_objective_is_told_as_larger_is_better(self):
+        history = [record(1, FINITE.sample(__import__("random").Random(0)), objective=ObjectiveSpec("val_loss", "min"))]
+        strategy = create_strategy("tpe", FINITE, 0, ObjectiveSpec("val_loss", "min"), {})
+        study, _ = strategy.study(history, seed=0)
+        assert study.trials[0].value == -history[0].metrics["val_loss"]
+
+
+class TestNSGA2(StrategyConformance, LearningConformance):
+    strategy_name = "nsga2"
+    options = {"population": 8}
+    learn_steps = 40
+
+    def test_replayed_trials_keep_their_generations(self):
+        strategy = self.make(LEARN)
+        history = self.drive(strategy, 17, fail_every=5)
+        study, distributions = strategy.study(history, seed=0)
+        study.ask(distributions)
+        *replayed, asked = study.trials
+        key = next(k for k in asked.system_attrs if k.endswith("generation"))
+        # 14 complete trials before it: generation 0 holds 8, generation 1 the next 6 (the
+        # failed ones do not count), so the new trial is still in generation 1 and has parents.
+        assert asked.system_attrs[key] == 1
+        assert [t.system_attrs[key] for t in replayed] == [0] * 9 + [1] * 8
+
+
+def test_nsga2_generations_rule():
+    from nasxfer.strategies.nsga2 import generations
+
+    assert generations([True] * 5, 2) == [0, 0, 1, 1, 2]
+    assert generations([True, False, True, True], 2) == [0, 0, 0, 1]
+
+
 def test_registry_names():
-    assert set(STRATEGY_NAMES) >= {"random", "grid", "local", "evolution"}
+    assert set(STRATEGY_NAMES) >= {"random", "grid", "local", "evolution", "tpe", "nsga2"}
 
 
 def test_listing_strategies_imports_nothing_heavy():
