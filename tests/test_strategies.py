@@ -142,8 +142,28 @@ def test_nsga2_generations_rule():
     assert generations([True, False, True, True], 2) == [0, 0, 0, 1]
 
 
+class TestReinforce(StrategyConformance, LearningConformance):
+    strategy_name = "reinforce"
+
+    def test_policy_moves_towards_the_rewarded_op(self):
+        space = SearchSpace((Dimension("model.scratch.ops", Choice(("identity", "conv3x3")), repeat=2),))
+        strategy = create_strategy("reinforce", space, 0, ObjectiveSpec(), {})
+        good, bad = {"model.scratch.ops": ["conv3x3", "conv3x3"]}, {"model.scratch.ops": ["identity", "identity"]}
+        history = [scored(i, good if i % 2 else bad, 0.9 if i % 2 else 0.5) for i in range(1, 9)]
+        p = strategy.policy(history).probabilities("model.scratch.ops")
+        assert (p[:, 1] > 0.7).all()
+
+    def test_entropy_bonus_keeps_the_policy_wider(self):
+        space = SearchSpace((Dimension("model.scratch.ops", Choice(("identity", "conv3x3")), repeat=2),))
+        good, bad = {"model.scratch.ops": ["conv3x3", "conv3x3"]}, {"model.scratch.ops": ["identity", "identity"]}
+        history = [scored(i, good if i % 2 else bad, 0.9 if i % 2 else 0.5) for i in range(1, 21)]
+        sharp = create_strategy("reinforce", space, 0, ObjectiveSpec(), {}).policy(history)
+        wide = create_strategy("reinforce", space, 0, ObjectiveSpec(), {"entropy": 1.0}).policy(history)
+        assert wide.probabilities("model.scratch.ops")[0, 1] < sharp.probabilities("model.scratch.ops")[0, 1]
+
+
 def test_registry_names():
-    assert set(STRATEGY_NAMES) >= {"random", "grid", "local", "evolution", "tpe", "nsga2"}
+    assert set(STRATEGY_NAMES) >= {"random", "grid", "local", "evolution", "tpe", "nsga2", "reinforce"}
 
 
 def test_listing_strategies_imports_nothing_heavy():

@@ -17,6 +17,7 @@ _REGISTRY: dict[str, str] = {
     "local": "nasxfer.strategies.local:LocalSearch",
     "nsga2": "nasxfer.strategies.nsga2:NSGA2",
     "random": "nasxfer.strategies.random_search:RandomSearch",
+    "reinforce": "nasxfer.strategies.reinforce:Reinforce",
     "tpe": "nasxfer.strategies.tpe:TPE",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
