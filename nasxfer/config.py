@@ -219,8 +219,19 @@ class Objective(Strict):
         return _known(metric, OBJECTIVE_METRICS, "metric")
 
 
+class EvaluatorConfig(Strict):
+    """How trials are evaluated: trained for real (the default), or looked up in a table.
+
+    ``table`` is a NAS-Bench-Macro-format JSON file of results per architecture; a relative
+    path resolves against the current directory of the command that runs the search.
+    """
+
+    table: str | None = None
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
     space: dict[str, Dimension] = Field(default_factory=dict)
     budget: Budget = Budget()
     objective: Objective = Objective()

@@ -1,0 +1,5 @@
+"""``python -m nasxfer``: the same command line as the ``nasxfer`` script."""
+
+from nasxfer.cli import main
+
+main()
