@@ -230,8 +230,19 @@ class Objective(Strict):
         return _known(metric, OBJECTIVE_METRICS, "metric")
 
 
+class EvaluatorConfig(Strict):
+    """How trials are evaluated: trained for real (the default), or looked up in a table.
+
+    ``table`` is a NAS-Bench-Macro-format JSON file of results per architecture; a relative
+    path resolves against the current directory of the command that runs the search.
+    """
+
+    table: str | None = None
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
     space: dict[str, Dimension] = Field(default_factory=dict)
     budget: Budget = Budget()
     objective: Objective = Objective()
@@ -453,7 +464,7 @@ def _unknown_key_message(loc: list[str]) -> str:
 def _known(name: str, choices: tuple[str, ...], what: str) -> str:
     if name in choices:
         return name
-    close = difflib.get_close_matches(name, choices, n=1)
+    close = difflib.get_close_matches(name, choices, n=1) or [c for c in choices if c.startswith(str(name))][:1]
     hint = f" — did you mean '{close[0]}'?" if close else ""
     raise ValueError(f"unknown {what} {name!r}{hint} (choices: {', '.join(choices)})")
 

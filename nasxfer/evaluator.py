@@ -1,7 +1,8 @@
 """Evaluators turn one candidate's resolved config into metrics.
 
 ``TrainingEvaluator`` builds the network and trains it; it keeps loaded datasets between
-trials, since most searches vary the model and not the data.
+trials, since most searches vary the model and not the data. ``TableEvaluator``
+(``nasxfer.table_evaluator``) looks results up in a benchmark table instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ class TrialOutcome:
 
 
 def make_evaluator(config: Config):
-    """The evaluator a config asks for: training, unless the search says otherwise."""
+    """The evaluator a config asks for: training, unless the search names a results table."""
+    if config.search.evaluator.table is not None:
+        from nasxfer.table_evaluator import TableEvaluator
+
+        return TableEvaluator()
     return TrainingEvaluator()
 
 

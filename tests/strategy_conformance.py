@@ -4,6 +4,9 @@ A subclass sets ``strategy_name`` (and ``options`` if needed); the tests then ch
 contract of ``nasxfer.strategies.base``: proposals lie in the space, are never repeated,
 depend only on (space, seed, history), end with ``None`` on an exhausted finite space, and
 replaying a journal after a crash gives the same next proposal.
+
+Strategies that learn from scores also inherit ``LearningConformance``: on a toy space
+where one op is clearly best, their pick after a few trials beats random search's.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ FINITE = SearchSpace(
     )
 )  # 18 candidates
 
+LEARN = SearchSpace(
+    (Dimension("model.scratch.ops", Choice(("identity", "conv3x3", "mbconv_k3_e3")), repeat=6),)
+)  # 729 candidates; all mbconv_k3_e3 is best under fake_score
+
 MIXED = SearchSpace(
     (
         Dimension("model.scratch.ops", Choice(("identity", "conv3x3", "mbconv_k3_e3")), repeat=4),
@@ -37,14 +44,16 @@ def fake_score(values: dict) -> float:
     return score
 
 
-def record(number: int, candidate, failed: bool = False) -> TrialRecord:
+def record(number: int, candidate, failed: bool = False, objective: ObjectiveSpec = ObjectiveSpec()) -> TrialRecord:
+    """A journal row for ``candidate``; with a ``min`` objective its metric is minus the score."""
     values = candidate.as_dict()
+    score = fake_score(values)
     return TrialRecord(
         number=number,
         key=candidate.key,
         values=values,
         state=TrialState.FAILED if failed else TrialState.COMPLETE,
-        metrics={} if failed else {"val_accuracy": fake_score(values)},
+        metrics={} if failed else {objective.metric: score if objective.mode == "max" else -score},
     )
 
 
@@ -96,3 +105,30 @@ class StrategyConformance:
     def test_failed_trials_are_not_proposed_again(self):
         history = self.drive(self.make(FINITE), 18, fail_every=2)
         assert len({r.key for r in history}) == len(history)
+
+
+class LearningConformance:
+    """For strategies that learn: they find better candidates than random search, whichever
+    way the objective points. Fully seeded, so the outcome never changes between runs."""
+
+    strategy_name: str = ""
+    options: dict = {}
+    #: Trials per search and seeds averaged in the comparison.
+    learn_steps: int = 25
+    learn_seeds: int = 5
+
+    def mean_best(self, name, options, objective) -> float:
+        total = 0.0
+        for seed in range(self.learn_seeds):
+            strategy = create_strategy(name, LEARN, seed, objective, dict(options))
+            history = []
+            for i in range(self.learn_steps):
+                history.append(record(i + 1, strategy.propose(history), objective=objective))
+            total += max(fake_score(r.values) for r in history)
+        return total / self.learn_seeds
+
+    def test_learns_faster_than_random(self):
+        for objective in (ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("val_loss", "min")):
+            learnt = self.mean_best(self.strategy_name, self.options, objective)
+            baseline = self.mean_best("random", {}, objective)
+            assert learnt > baseline + 0.01, (objective.mode, learnt, baseline)

@@ -12,8 +12,13 @@ from nasxfer.errors import ConfigError
 
 #: name -> "module:class"
 _REGISTRY: dict[str, str] = {
+    "evolution": "nasxfer.strategies.evolution:RegularizedEvolution",
     "grid": "nasxfer.strategies.grid:GridSearch",
+    "local": "nasxfer.strategies.local:LocalSearch",
+    "nsga2": "nasxfer.strategies.nsga2:NSGA2",
     "random": "nasxfer.strategies.random_search:RandomSearch",
+    "reinforce": "nasxfer.strategies.reinforce:Reinforce",
+    "tpe": "nasxfer.strategies.tpe:TPE",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
 

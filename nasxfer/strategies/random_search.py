@@ -1,10 +1,15 @@
-"""Random search: uniform samples from the space, never one already tried."""
+"""Random search: uniform samples from the space, never one already tried.
+
+``sample_untried`` is also every other strategy's fallback when what it would propose has
+already been tried, and its way of noticing that a finite space is exhausted.
+"""
 
 from __future__ import annotations
 
+import random
 from typing import Sequence
 
-from nasxfer.space import Candidate, seen_keys
+from nasxfer.space import Candidate, SearchSpace, seen_keys
 from nasxfer.strategies.base import Strategy
 from nasxfer.trial import TrialRecord
 
@@ -14,20 +19,23 @@ _SAMPLE_ATTEMPTS = 200
 _ENUMERABLE = 1_000_000
 
 
+def sample_untried(space: SearchSpace, seen: set[str], rng: random.Random) -> Candidate | None:
+    """A uniform sample whose key is not in ``seen``; None when none is left (or reachable)."""
+    for _ in range(_SAMPLE_ATTEMPTS):
+        candidate = space.sample(rng)
+        if candidate.key not in seen:
+            return candidate
+    if space.size > _ENUMERABLE:
+        # Hundreds of misses in a space this large mean the sampler cannot reach the
+        # rest (a float range only grows by rounding); stop rather than spin.
+        return None
+    # A small or nearly exhausted finite space: pick uniformly among the untried.
+    remaining = [c for c in space.grid() if c.key not in seen]
+    return remaining[rng.randrange(len(remaining))] if remaining else None
+
+
 class RandomSearch(Strategy):
     name = "random"
 
     def propose(self, history: Sequence[TrialRecord]) -> Candidate | None:
-        seen = seen_keys(history)
-        rng = self.rng(history)
-        for _ in range(_SAMPLE_ATTEMPTS):
-            candidate = self.space.sample(rng)
-            if candidate.key not in seen:
-                return candidate
-        if self.space.size > _ENUMERABLE:
-            # Hundreds of misses in a space this large mean the sampler cannot reach the
-            # rest (a float range only grows by rounding); stop rather than spin.
-            return None
-        # A small or nearly exhausted finite space: pick uniformly among the untried.
-        remaining = [c for c in self.space.grid() if c.key not in seen]
-        return remaining[rng.randrange(len(remaining))] if remaining else None
+        return sample_untried(self.space, seen_keys(history), self.rng(history))

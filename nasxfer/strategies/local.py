@@ -1,0 +1,62 @@
+"""Local search: greedy hill-climbing over one-coordinate neighbours, with random restarts.
+
+After ``initial`` random samples, the climb starts from the best of them. Each proposal is
+an untried neighbour of the climb's incumbent (``space.neighbours``: candidates that differ
+in one coordinate), picked at random. A neighbour that scores better becomes the incumbent
+at once (first improvement). When every neighbour of the incumbent has been tried, the
+climb is stuck at a local optimum and a new climb starts from a random untried candidate.
+
+Nothing is stored between calls: the climbs are recovered from the history by replaying
+it, since a trial that is not a neighbour of the incumbent of its time can only be a
+restart. Failed trials count as tried; a failed restart point starts another restart.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from pydantic import Field
+
+from nasxfer.space import Candidate, seen_keys
+from nasxfer.strategies.base import NoOptions, Strategy
+from nasxfer.strategies.coordinates import fits
+from nasxfer.strategies.random_search import sample_untried
+from nasxfer.trial import TrialRecord
+
+
+class LocalOptions(NoOptions):
+    initial: int = Field(10, ge=1, le=100_000)  # random samples before the first climb
+
+
+class LocalSearch(Strategy):
+    name = "local"
+    Options = LocalOptions
+
+    def propose(self, history: Sequence[TrialRecord]) -> Candidate | None:
+        seen = seen_keys(history)
+        rng = self.rng(history)
+        incumbent = self.incumbent(history)
+        if incumbent is not None:
+            untried = [c for c in self.space.neighbours(Candidate(incumbent.values)) if c.key not in seen]
+            if untried:
+                return untried[rng.randrange(len(untried))]
+        return sample_untried(self.space, seen, rng)  # the initial samples, or a restart
+
+    def incumbent(self, history: Sequence[TrialRecord]) -> TrialRecord | None:
+        """The best trial of the current climb (None before it starts or after a failed restart)."""
+        initial = self.options.initial
+        incumbent: TrialRecord | None = None
+        best = 0.0
+        neighbour_keys: set[str] | None = None  # of the incumbent, computed when first needed
+        for i, record in enumerate(history):
+            s = self.objective.score(record) if fits(self.space, record.values) else None
+            if i >= initial and incumbent is not None and neighbour_keys is None:
+                neighbour_keys = {c.key for c in self.space.neighbours(Candidate(incumbent.values))}
+            if i < initial or (incumbent is not None and record.key in neighbour_keys):
+                # an initial sample or a step of the climb: the better one is the incumbent
+                if s is not None and (incumbent is None or s > best):
+                    incumbent, best, neighbour_keys = record, s, None
+            else:
+                # a restart: the new climb starts here whatever it scored (nowhere if it failed)
+                incumbent, best, neighbour_keys = (record, s, None) if s is not None else (None, 0.0, None)
+        return incumbent if len(history) >= initial else None
