@@ -182,12 +182,20 @@ def _stop_on_signals(stop):
             signal.signal(sig, handler)
 
 
+class PickRule(str, Enum):
+    best = "best"
+    fastest = "fastest"
+    smallest = "smallest"
+
+
 @app.command()
 @_guard
 def finetune(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Trial number [default: the best]."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs [default: finetune.epochs]."),
+    pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front."),
+    within: Optional[float] = typer.Option(None, "--within", min=0, help="With --pick: only trials within this much of the best primary metric (0.01 = one accuracy point)."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
@@ -199,7 +207,7 @@ def finetune(
     def on_epoch(row):
         console.print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, {row['images_per_second']:.0f} img/s", highlight=False)
 
-    metrics = finetune_run(store, trial=trial, epochs=epochs, on_epoch=on_epoch)
+    metrics = finetune_run(store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within)
     console.print(
         f"trial {metrics['trial']} finetuned for {metrics['epochs']} epochs: "
         f"test accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_f1']:.4f}",

@@ -217,7 +217,17 @@ class Budget(Strict):
         return self
 
 
-OBJECTIVE_METRICS = ("val_accuracy", "val_f1", "val_loss", "params")
+OBJECTIVE_METRICS = (
+    "val_accuracy",
+    "val_f1",
+    "val_loss",
+    "params",
+    "flops",
+    "macs",
+    "latency_ms",
+    "latency_p90_ms",
+    "memory_mb",
+)
 
 
 class Objective(Strict):
@@ -240,13 +250,52 @@ class EvaluatorConfig(Strict):
     table: str | None = None
 
 
+class Constraints(Strict):
+    """Limits checked on the untrained network, before any training: a candidate that
+    breaks one is journalled as rejected and costs nothing."""
+
+    max_params: float | None = Field(None, gt=0)
+    max_flops: float | None = Field(None, gt=0)  # per image, a multiply-accumulate counting 2
+    max_latency_ms: float | None = Field(None, gt=0)  # median, per batch of search.latency.batch_size
+    max_memory_mb: float | None = Field(None, gt=0)  # one training step at train.batch_size
+
+    def active(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class LatencyConfig(Strict):
+    device: Literal["trial", "cpu"] = "trial"  # where latency is measured
+    batch_size: int = Field(1, ge=1, le=4096)
+    warmup: int = Field(3, ge=0, le=1000)
+    repeats: int = Field(10, ge=1, le=10_000)
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
     space: dict[str, Dimension] = Field(default_factory=dict)
     budget: Budget = Budget()
     objective: Objective = Objective()
+    # Several objectives make the search multi-objective: trials are ranked by Pareto front.
+    objectives: list[Objective] | None = Field(None, min_length=1, max_length=4)
+    constraints: Constraints = Constraints()
+    latency: LatencyConfig = LatencyConfig()
     max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
+    max_rejects: int = Field(100, ge=1, le=1_000_000)  # this many rejected candidates in a row end it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_is_the_first_of_objectives(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("objectives"):
+            first = data["objectives"][0]
+            if "objective" in data and data["objective"] not in (None, first) and data["objective"] != Objective().model_dump():
+                raise ValueError("give objective or objectives, not both (objectives[0] is the primary one)")
+            data = {**data, "objective": first}
+        return data
+
+    @property
+    def all_objectives(self) -> list[Objective]:
+        return list(self.objectives) if self.objectives else [self.objective]
 
 
 # --------------------------------------------------------------------------- training

@@ -90,3 +90,55 @@ def measure_costs(
         "macs": flops / 2,
         **timed,
     }
+
+
+def training_memory_mb(model: nn.Module, batch: torch.Tensor) -> float:
+    """Memory one training step at this batch takes, in MiB.
+
+    On CUDA, the allocator's real peak over a forward and backward pass. Elsewhere an
+    estimate from the same pass: the activations autograd saves for backward, plus
+    weights, gradients and one optimiser buffer (SGD momentum) per parameter.
+    """
+    was_training = model.training
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}  # BN statistics move in train mode
+    try:
+        if batch.is_cuda:
+            torch.cuda.synchronize(batch.device)
+            torch.cuda.reset_peak_memory_stats(batch.device)
+            model(batch).float().sum().backward()
+            torch.cuda.synchronize(batch.device)
+            peak = torch.cuda.max_memory_allocated(batch.device)
+        else:
+            saved = 0
+
+            def pack(tensor):
+                nonlocal saved
+                saved += tensor.numel() * tensor.element_size()
+                return tensor
+
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                out = model(batch)
+            out.float().sum().backward()
+            params = sum(p.numel() * p.element_size() for p in model.parameters())
+            peak = saved + 3 * params + batch.numel() * batch.element_size()
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(state)
+        model.train(was_training)
+    return peak / 2**20
+
+
+def candidate_costs(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, search, batch_size: int) -> dict[str, float]:
+    """Everything ``search.constraints`` can limit, for a built, untrained network.
+
+    Latency is measured on ``search.latency.device`` (the trial's device or the CPU).
+    """
+    import copy
+
+    settings = LatencySettings(search.latency.batch_size, search.latency.warmup, search.latency.repeats)
+    timing_device = torch.device("cpu") if search.latency.device == "cpu" else device
+    timed = model if timing_device == device else copy.deepcopy(model).to(timing_device)
+    costs = measure_costs(timed, input_shape, timing_device, settings)
+    costs["memory_mb"] = training_memory_mb(model, torch.randn(batch_size, *input_shape, device=device))
+    return costs

@@ -24,3 +24,13 @@ class TrainingInterrupted(Exception):
     def __init__(self, epoch: int):
         super().__init__(f"stopped after epoch {epoch}")
         self.epoch = epoch
+
+
+class CandidateRejected(Exception):
+    """A candidate breaks a ``search.constraints`` limit: it is journalled as rejected,
+    with the costs that were measured, and never trained."""
+
+    def __init__(self, reason: str, costs: dict[str, float]):
+        super().__init__(reason)
+        self.reason = reason
+        self.costs = costs

@@ -69,6 +69,7 @@ class TrainingEvaluator:
         import torch
 
         from nasxfer.checkpoint import model_payload, save_model
+        from nasxfer.costs import peak_memory_mb
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.models.build import build_model, preprocess_for
         from nasxfer.train import (
@@ -90,6 +91,7 @@ class TrainingEvaluator:
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         preprocess = preprocess_for(config.model, data)
+        costs = self.costs(model, config, data, preprocess, device)  # may reject before training
         train_batches = BatchLoader(
             data.train,
             batch_size=config.train.batch_size,
@@ -138,5 +140,26 @@ class TrainingEvaluator:
             "images_per_second": images / max(train_seconds, 1e-9),
             "seconds_per_epoch": train_seconds / max(len(result.curve), 1),
             "seconds": time.perf_counter() - started,
+            **costs,
+            "peak_memory_mb": peak_memory_mb(device),
         }
         return TrialOutcome(metrics, result.curve, {"model.pt": model_sha256})
+
+    @staticmethod
+    def costs(model, config: Config, data, preprocess, device) -> dict[str, float]:
+        """Params, FLOPs, latency and step memory of the untrained network; raises
+        ``CandidateRejected`` when they break ``search.constraints``."""
+        import torch
+
+        from nasxfer.constraints import broken_constraint
+        from nasxfer.costs import candidate_costs
+        from nasxfer.errors import CandidateRejected
+
+        shape = (preprocess.channels or data.channels, *(preprocess.image_size or data.image_size))
+        # Measuring draws random inputs; forking keeps the trial's own random stream untouched.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            costs = candidate_costs(model, shape, device, config.search, config.train.batch_size)
+        reason = broken_constraint(costs, config.search.constraints)
+        if reason:
+            raise CandidateRejected(reason, costs)
+        return costs

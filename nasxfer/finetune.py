@@ -15,8 +15,10 @@ from nasxfer.store import RunStore
 from nasxfer.trial import TrialRecord, TrialState
 
 
-def choose_trial(store: RunStore, number: int | None = None) -> TrialRecord:
-    from nasxfer.runner import objective_of
+def choose_trial(store: RunStore, number: int | None = None, pick: str = "best", within: float | None = None) -> TrialRecord:
+    """The trial ``number``, or the one the ``pick`` rule chooses (see ``nasxfer.pick``)."""
+    from nasxfer.pick import pick_trial
+    from nasxfer.runner import objectives_of
 
     history = store.history()
     if number is not None:
@@ -26,10 +28,10 @@ def choose_trial(store: RunStore, number: int | None = None) -> TrialRecord:
         if match[0].state is not TrialState.COMPLETE:
             raise NasxferError(f"--trial: trial {number} of '{store.run_id}' did not complete ({match[0].error})")
         return match[0]
-    best = objective_of(store.config()).best(history)
-    if best is None:
+    chosen = pick_trial(history, objectives_of(store.config()), pick, within)
+    if chosen is None:
         raise NasxferError(f"run '{store.run_id}': no completed trial to finetune (run or resume the search first)")
-    return best
+    return chosen
 
 
 def finetune_run(
@@ -37,13 +39,15 @@ def finetune_run(
     trial: int | None = None,
     epochs: int | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    pick: str = "best",
+    within: float | None = None,
 ) -> dict[str, Any]:
     """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics."""
     with store.lock():  # one writer: a search still running on this run is refused
-        return _finetune(store, trial, epochs, on_epoch)
+        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch)
 
 
-def _finetune(store, trial, epochs, on_epoch) -> dict[str, Any]:
+def _finetune(store, record, epochs, on_epoch) -> dict[str, Any]:
     import torch
 
     from nasxfer.checkpoint import model_payload, save_model
@@ -53,7 +57,6 @@ def _finetune(store, trial, epochs, on_epoch) -> dict[str, Any]:
     from nasxfer.models.build import build_model, preprocess_for
     from nasxfer.train import count_parameters, evaluate, fit, resolve_device, seed_everything, use_channels_last
 
-    record = choose_trial(store, trial)
     config = store.config().apply(record.values)
     settings = config.finetune
     epochs = epochs or settings.epochs

@@ -12,9 +12,11 @@ from typing import Any
 
 from nasxfer.analysis import best_so_far, dimension_effects, pareto_points, short_value
 from nasxfer.provenance import device_text
-from nasxfer.runner import objective_of
+from nasxfer.pareto import pareto_rank
+from nasxfer.pareto import ranked as rank_trials
+from nasxfer.runner import objective_of, objectives_of
 from nasxfer.store import RunStore, list_runs
-from nasxfer.trial import TrialState
+from nasxfer.trial import ObjectiveSpec, TrialState
 
 REPORT_SCHEMA = 1
 CURVE_TRIALS = 5  # learning curves of this many of the best trials
@@ -32,9 +34,14 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
     """
     config = store.config()
     objective = objective_of(config)
+    objectives = objectives_of(config)
     history = store.history()
-    ranked = objective.ranked(history)
+    ranked = rank_trials(history, objectives)
+    fronts = pareto_rank(history, objectives) if len(objectives) > 1 else {}
     best = objective.best(history)
+    # The trade-off plot: the two objectives when there are two, else accuracy against size.
+    pareto_y, pareto_x = (objectives[0], objectives[1]) if len(objectives) == 2 else (
+        ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("params", "min"))
     final = _read_json(store.path / "final" / "metrics.json")
     env = _read_json(store.path / "env.json") or {}
     stopped = [e for e in store.events() if e.get("event") == "search_stopped"]
@@ -43,10 +50,14 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "rank": i + 1 if objective.score(r) is not None else None,
             "trial": r.number,
             "state": r.state.value,
+            "pareto_front": fronts[r.number][0] if r.number in fronts else None,
             "metric": r.metrics.get(objective.metric),
             "val_accuracy": r.metrics.get("val_accuracy"),
             "val_f1": r.metrics.get("val_f1"),
             "params": r.metrics.get("params"),
+            "flops": r.metrics.get("flops"),
+            "latency_ms": r.metrics.get("latency_ms"),
+            "memory_mb": r.metrics.get("memory_mb"),
             "images_per_second": r.metrics.get("images_per_second"),
             "seconds_per_epoch": r.metrics.get("seconds_per_epoch"),
             "seconds": round(r.seconds, 3),
@@ -62,11 +73,13 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         "strategy": config.search.strategy.name,
         "backbone": backbone_of(config, best.values if best else {}),
         "objective": {"metric": objective.metric, "mode": objective.mode},
+        "objectives": [{"metric": o.metric, "mode": o.mode} for o in objectives],
         "env": {key: env.get(key) for key in ENV_KEYS},
         "trials": {
             "total": len(history),
             "complete": sum(r.state is TrialState.COMPLETE for r in history),
             "failed": sum(r.state is TrialState.FAILED for r in history),
+            "rejected": sum(r.state is TrialState.REJECTED for r in history),
         },
         "search_seconds": round(float(sum(r.seconds for r in history)), 3),
         "stop_reason": stopped[-1]["reason"] if stopped else None,
@@ -76,9 +89,9 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         "leaderboard": rows[:top] if top else rows,
         "best_so_far": best_so_far(history, objective),
         "pareto": {
-            "x": {"metric": "params", "mode": "min"},
-            "y": {"metric": "val_accuracy", "mode": "max"},
-            "points": pareto_points(history),
+            "x": {"metric": pareto_x.metric, "mode": pareto_x.mode},
+            "y": {"metric": pareto_y.metric, "mode": pareto_y.mode},
+            "points": pareto_points(history, pareto_x, pareto_y),
         },
         "dimensions": dimension_effects(config.search.space, history, objective),
         "curves": [

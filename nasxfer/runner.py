@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasxfer.config import Config
-from nasxfer.errors import NasxferError, TrainingInterrupted
+from nasxfer.errors import CandidateRejected, NasxferError, TrainingInterrupted
 from nasxfer.failures import free_accelerator_memory, is_out_of_memory
 from nasxfer.faults import crash_point
 from nasxfer.reporting import Reporter
@@ -55,7 +55,10 @@ class PlannedTrial:
 def check_search_setup(config: Config) -> SearchSpace:
     """Everything about a search that can be checked without data or training; returns the space."""
     space = SearchSpace.from_config(config)
-    create_strategy(config.search.strategy.name, space, config.seed, objective_of(config), config.search.strategy.options)
+    create_strategy(
+        config.search.strategy.name, space, config.seed, objective_of(config), config.search.strategy.options,
+        objectives_of(config),
+    )
     return space
 
 
@@ -81,7 +84,13 @@ def resume_config(store: RunStore, overrides: list[str] | tuple[str, ...] = ()) 
 
 
 def objective_of(config: Config) -> ObjectiveSpec:
+    """The primary objective (the first of several)."""
     return ObjectiveSpec(config.search.objective.metric, config.search.objective.mode)
+
+
+def objectives_of(config: Config) -> list[ObjectiveSpec]:
+    """Every objective; one unless the search is multi-objective."""
+    return [ObjectiveSpec(o.metric, o.mode) for o in config.search.all_objectives]
 
 
 def trial_seed(config: Config, number: int) -> int:
@@ -108,7 +117,8 @@ def run_search(
     space = SearchSpace.from_config(config)
     objective = objective_of(config)
     strategy = create_strategy(
-        config.search.strategy.name, space, config.seed, objective, config.search.strategy.options
+        config.search.strategy.name, space, config.seed, objective, config.search.strategy.options,
+        objectives_of(config),
     )
     with store.lock():
         history = store.history()
@@ -121,7 +131,6 @@ def run_search(
         pending = store.interrupted_trial()
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
         reporter.search_started(store.run_id, config, space, resumed=len(history))
-        failures_in_a_row = _failure_streak(history)
         next_number = 1 + max((e["number"] for e in store.events() if e.get("event") == "trial_started"), default=0)
         interrupted = False
 
@@ -151,14 +160,11 @@ def run_search(
                 stop_reason, interrupted = "stopped by request", True
                 break
             history.append(record)
-            store.record_trial(record, objective, history, elapsed=elapsed())
+            store.record_trial(record, objectives_of(config), history, elapsed=elapsed())
             crash_point("between_trials")
             reporter.trial_finished(record, objective.best(history))
-            failures_in_a_row = failures_in_a_row + 1 if record.state is TrialState.FAILED else 0
-            if failures_in_a_row >= config.search.max_failures:
-                stop_reason = (
-                    f"{failures_in_a_row} trials failed in a row (search.max_failures); last error: {record.error}"
-                )
+            stop_reason = _too_many_in_a_row(config, history)
+            if stop_reason:
                 break
 
         best = objective.best(history)
@@ -197,6 +203,17 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
         except TrainingInterrupted as exc:
             store.append("trial_interrupted", number=plan.number, epoch=exc.epoch)
             return None
+        except CandidateRejected as exc:
+            return TrialRecord(
+                number=plan.number,
+                key=plan.candidate.key,
+                values=values,
+                state=TrialState.REJECTED,
+                metrics=dict(exc.costs),
+                error=exc.reason,
+                seconds=time.monotonic() - started,
+                seed=plan.seed,
+            )
         except Exception as exc:  # noqa: BLE001 - any failure of one trial is that trial's result
             batch_size = trial_config.train.batch_size
             if is_out_of_memory(exc) and not retried_oom and batch_size > 1:
@@ -237,19 +254,36 @@ def _failed(plan: PlannedTrial, values, exc: BaseException, started: float, stor
     )
 
 
+def _too_many_in_a_row(config: Config, history: list[TrialRecord]) -> str | None:
+    failures = _streak(history, TrialState.FAILED, ignoring=TrialState.REJECTED)
+    if failures >= config.search.max_failures:
+        return f"{failures} trials failed in a row (search.max_failures); last error: {history[-1].error}"
+    rejects = _streak(history, TrialState.REJECTED)
+    if rejects >= config.search.max_rejects:
+        return (
+            f"{rejects} candidates in a row broke search.constraints (search.max_rejects); "
+            f"loosen the constraints or narrow the space. Last: {history[-1].error}"
+        )
+    return None
+
+
 def _budget_spent(config: Config, history: list[TrialRecord], elapsed: float) -> str | None:
     budget = config.search.budget
-    if budget.trials is not None and len(history) >= budget.trials:
+    counted = sum(r.state is not TrialState.REJECTED for r in history)  # rejects cost no training
+    if budget.trials is not None and counted >= budget.trials:
         return f"trial budget reached ({budget.trials} trials)"
     if budget.minutes is not None and elapsed >= budget.minutes * 60:
         return f"time budget reached ({budget.minutes:g} min)"
     return None
 
 
-def _failure_streak(history: list[TrialRecord]) -> int:
+def _streak(history: list[TrialRecord], state: TrialState, ignoring: TrialState | None = None) -> int:
+    """How many of the latest trials are in ``state`` (trials in ``ignoring`` skipped over)."""
     streak = 0
     for record in reversed(history):
-        if record.state is not TrialState.FAILED:
+        if record.state is ignoring:
+            continue
+        if record.state is not state:
             break
         streak += 1
     return streak

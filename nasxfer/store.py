@@ -24,7 +24,7 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from nasxfer.config import Config, safe_load_yaml, validate_config
 from nasxfer.errors import NasxferError, RunNotFoundError
@@ -190,9 +190,9 @@ class RunStore:
             atomic_write_json(self.trial_dir(record.number) / "trial.json", record.to_json())
             self.write_leaderboard(objective, history)
 
-    def write_leaderboard(self, objective: ObjectiveSpec, history: list[TrialRecord] | None = None) -> None:
+    def write_leaderboard(self, objectives, history: list[TrialRecord] | None = None) -> None:
         history = self.history() if history is None else history
-        atomic_write_text(self.path / "leaderboard.csv", leaderboard_csv(history, objective))
+        atomic_write_text(self.path / "leaderboard.csv", leaderboard_csv(history, objectives))
 
 
 class TrialCheckpoints:
@@ -235,31 +235,38 @@ class TrialCheckpoints:
             path.unlink(missing_ok=True)
 
 
-def leaderboard_rows(history: list[TrialRecord], objective: ObjectiveSpec) -> list[dict[str, Any]]:
-    """The leaderboard as rows, best first: rank, trial, state, metrics, seconds, values."""
+def leaderboard_rows(history: list[TrialRecord], objectives: ObjectiveSpec | Sequence[ObjectiveSpec]) -> list[dict[str, Any]]:
+    """The leaderboard as rows, best first: rank, trial, state, metrics, costs, values.
+
+    With several objectives, trials are ranked by Pareto front and, within a front, by
+    crowding distance; ``pareto_front`` says which front a trial is on (1 = non-dominated).
+    """
+    from nasxfer.pareto import pareto_rank, ranked
+
+    objectives = [objectives] if isinstance(objectives, ObjectiveSpec) else list(objectives)
+    fronts = pareto_rank(history, objectives) if len(objectives) > 1 else {}
+    metrics = list(dict.fromkeys([o.metric for o in objectives] + ["val_accuracy", "val_f1", "params", "flops", "latency_ms", "memory_mb"]))
     rows = []
-    for rank, record in enumerate(objective.ranked(history), start=1):
-        scored = objective.score(record) is not None
-        rows.append(
-            {
-                "rank": rank if scored else "",
-                "trial": record.number,
-                "state": record.state.value,
-                objective.metric: record.metrics.get(objective.metric, ""),
-                "val_accuracy": record.metrics.get("val_accuracy", ""),
-                "val_f1": record.metrics.get("val_f1", ""),
-                "params": record.metrics.get("params", ""),
-                "seconds": round(record.seconds, 2),
-                "key": record.key,
-                "values": json.dumps(record.values, sort_keys=True),
-                "error": record.error or "",
-            }
+    scored_rank = 0
+    for record in ranked(history, objectives):
+        scored = all(o.score(record) is not None for o in objectives)
+        scored_rank += scored
+        row: dict[str, Any] = {"rank": scored_rank if scored else "", "trial": record.number, "state": record.state.value}
+        if len(objectives) > 1:
+            row["pareto_front"] = fronts[record.number][0] if record.number in fronts else ""
+        row.update({m: record.metrics.get(m, "") for m in metrics})
+        row.update(
+            seconds=round(record.seconds, 2),
+            key=record.key,
+            values=json.dumps(record.values, sort_keys=True),
+            error=record.error or "",
         )
+        rows.append(row)
     return rows
 
 
-def leaderboard_csv(history: list[TrialRecord], objective: ObjectiveSpec) -> str:
-    rows = leaderboard_rows(history, objective)
+def leaderboard_csv(history: list[TrialRecord], objectives: ObjectiveSpec | Sequence[ObjectiveSpec]) -> str:
+    rows = leaderboard_rows(history, objectives)
     buffer = io.StringIO()
     fields = list(dict.fromkeys(k for row in rows for k in row)) or ["rank", "trial", "state"]
     writer = csv.DictWriter(buffer, fieldnames=fields)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nasxfer.config import Config, ScratchConfig
-from nasxfer.errors import ConfigError, NasxferError
+from nasxfer.constraints import broken_constraint
+from nasxfer.errors import CandidateRejected, ConfigError, NasxferError
 from nasxfer.evaluator import TrialOutcome
 
 #: The op of each key digit, in digit order.
@@ -84,7 +85,9 @@ def table_metrics(table: dict[str, dict[str, Any]], key: str, seed: int) -> dict
         "val_accuracy": float(runs[seed % len(runs)]) / 100,
         "mean_accuracy": float(entry["mean_acc"]) / 100,
         "params": float(entry["params"]),
-        "flops": float(entry["flops"]),
+        # The table's "flops" are its own multiply-accumulate count; nasxfer's flops count 2 per MAC.
+        "macs": float(entry["flops"]),
+        "flops": 2 * float(entry["flops"]),
         "epochs": 0.0,
         "seconds": 0.0,
     }
@@ -123,4 +126,8 @@ class TableEvaluator:
         **_: Any,  # checkpoints, should_stop: a lookup has no epochs to save or interrupt
     ) -> TrialOutcome:
         table = load_table(config.search.evaluator.table)
-        return TrialOutcome(table_metrics(table, macro_key(config.model.scratch), seed), [])
+        metrics = table_metrics(table, macro_key(config.model.scratch), seed)
+        reason = broken_constraint(metrics, config.search.constraints)
+        if reason:
+            raise CandidateRejected(reason, {k: metrics[k] for k in ("params", "flops", "macs")})
+        return TrialOutcome(metrics, [])

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 class TrialState(str, Enum):
     COMPLETE = "complete"
     FAILED = "failed"
+    REJECTED = "rejected"  # broke a constraint before training; not counted against the budget
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ SCHEMA = {
     "strategy": str,
     "backbone": str,
     "objective": dict,
+    "objectives": list,
     "env": dict,
     "trials": dict,
     "search_seconds": float,
@@ -36,8 +37,8 @@ SCHEMA = {
     "final": (dict, type(None)),
 }
 LEADERBOARD_ROW = {
-    "rank", "trial", "state", "metric", "val_accuracy", "val_f1", "params",
-    "images_per_second", "seconds_per_epoch", "seconds", "values", "error",
+    "rank", "trial", "state", "pareto_front", "metric", "val_accuracy", "val_f1", "params", "flops",
+    "latency_ms", "memory_mb", "images_per_second", "seconds_per_epoch", "seconds", "values", "error",
 }
 
 
@@ -53,7 +54,8 @@ def test_report_json_schema_is_pinned(fake_run):
         assert isinstance(report[key], kind), key
     assert report["schema"] == 1
     assert set(report["objective"]) == {"metric", "mode"}
-    assert set(report["trials"]) == {"total", "complete", "failed"}
+    assert set(report["trials"]) == {"total", "complete", "failed", "rejected"}
+    assert report["objectives"] == [report["objective"]]
     assert set(report["env"]) == {"nasxfer", "python", "torch", "device", "device_name", "git_revision", "started"}
     assert set(report["best"]) == {"trial", "metric", "values", "metrics"}
     assert all(set(row) == LEADERBOARD_ROW for row in report["leaderboard"])

@@ -180,3 +180,33 @@ def test_unknown_option_names_the_allowed_ones():
         create_strategy("random", FINITE, 0, ObjectiveSpec(), {"population": 3})
     with pytest.raises(ConfigError, match=r"options: population, sample"):
         create_strategy("evolution", FINITE, 0, ObjectiveSpec(), {"populaton": 3})
+
+
+import pytest
+
+
+@pytest.mark.parametrize("name", ["random", "local", "evolution", "nsga2", "tpe"])
+def test_strategies_run_with_two_objectives(name):
+    """Multi-objective: proposals stay valid, new and deterministic with a second objective."""
+    from strategy_conformance import MIXED, fake_score
+
+    from nasxfer.trial import TrialRecord, TrialState
+
+    objectives = (ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("latency_ms", "min"))
+
+    def drive(seed):
+        strategy = create_strategy(name, MIXED, seed, objectives[0], {}, objectives)
+        history = []
+        for i in range(15):
+            candidate = strategy.propose(history)
+            values = candidate.as_dict()
+            latency = sum(op != "identity" for op in values["model.scratch.ops"]) + values["train.lr"]
+            history.append(
+                TrialRecord(i + 1, candidate.key, values, TrialState.COMPLETE,
+                            {"val_accuracy": fake_score(values), "latency_ms": latency})
+            )
+        return history
+
+    history = drive(4)
+    assert len({r.key for r in history}) == 15
+    assert [r.key for r in drive(4)] == [r.key for r in history]

@@ -61,7 +61,7 @@ def test_the_trial_seed_picks_one_of_the_recorded_runs(tmp_path):
     assert accuracies == pytest.approx([0.80, 0.81, 0.82, 0.80])
     outcome = evaluate(config, seed=7)
     assert outcome.metrics == pytest.approx(
-        {"val_accuracy": 0.81, "mean_accuracy": 0.81, "params": 1000, "flops": 2000, "epochs": 0, "seconds": 0}
+        {"val_accuracy": 0.81, "mean_accuracy": 0.81, "params": 1000, "macs": 2000, "flops": 4000, "epochs": 0, "seconds": 0}
     )
     assert outcome.curve == []
 

@@ -29,6 +29,7 @@ class Strategy:
         self.space = space
         self.seed = seed
         self.objective = objective
+        self.objectives: tuple[ObjectiveSpec, ...] = (objective,)  # several: a multi-objective search
         self.options = options
 
     @classmethod
@@ -47,6 +48,35 @@ class Strategy:
 
     def propose(self, history: Sequence[TrialRecord]) -> Candidate | None:
         raise NotImplementedError
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def scores(self, record: TrialRecord) -> tuple[float, ...] | None:
+        """The record's score for every objective (larger is better), None if any is missing."""
+        from nasxfer.pareto import scores
+
+        return scores(record, self.objectives)
+
+    def better(self, a: TrialRecord, b: TrialRecord) -> bool:
+        """``a`` beats ``b``: a higher score, or with several objectives, Pareto dominance."""
+        from nasxfer.pareto import dominates
+
+        sa, sb = self.scores(a), self.scores(b)
+        if sa is None or sb is None:
+            return sa is not None
+        return dominates(sa, sb) if self.multi_objective else sa[0] > sb[0]
+
+    def winner(self, contenders: Sequence[TrialRecord]) -> TrialRecord:
+        """The best of ``contenders``: by score, or by front then crowding (NSGA-II's
+        crowded comparison); ties go to the earlier trial."""
+        if not self.multi_objective:
+            return max(contenders, key=lambda r: (self.objective.score(r), -r.number))
+        from nasxfer.pareto import pareto_rank
+
+        ranks = pareto_rank(contenders, self.objectives)
+        return min(contenders, key=lambda r: (ranks[r.number][0], -ranks[r.number][1], r.number))
 
     def rng(self, history: Sequence[TrialRecord], salt: str = "") -> random.Random:
         """A generator determined by the seed and how far the search has got."""

@@ -11,6 +11,9 @@ The history is the whole state, so resume is replay. A child is never a candidat
 tried: the mutation is redrawn among the parent's untried neighbours, another tournament is
 held when the parent has none, and after ``_TOURNAMENTS`` tournaments the proposal is a
 random untried candidate. Failed trials count as tried and never join the population.
+
+With several objectives the tournament is non-dominated: the contender on the best Pareto
+front among the contenders wins, the most isolated one (crowding distance) on ties.
 """
 
 from __future__ import annotations
@@ -49,10 +52,9 @@ class RegularizedEvolution(Strategy):
         population = self.population(history)
         if len(population) < self.options.population:
             return sample_untried(self.space, seen, rng)
-        score = self.objective.score
         for _ in range(_TOURNAMENTS):
             contenders = rng.sample(population, self.options.sample)
-            parent = max(contenders, key=lambda r: (score(r), -r.number))
+            parent = self.winner(contenders)  # with several objectives: a non-dominated tournament
             # Drawing among the untried neighbours is space.mutate redrawn until it misses
             # the history, without the redraws.
             children = [c for c in self.space.neighbours(Candidate(parent.values)) if c.key not in seen]
@@ -66,6 +68,6 @@ class RegularizedEvolution(Strategy):
         for record in reversed(history):
             if len(alive) == self.options.population:
                 break
-            if self.objective.score(record) is not None and fits(self.space, record.values):
+            if self.scores(record) is not None and fits(self.space, record.values):
                 alive.append(record)
         return alive[::-1]

@@ -46,17 +46,17 @@ class LocalSearch(Strategy):
         """The best trial of the current climb (None before it starts or after a failed restart)."""
         initial = self.options.initial
         incumbent: TrialRecord | None = None
-        best = 0.0
         neighbour_keys: set[str] | None = None  # of the incumbent, computed when first needed
         for i, record in enumerate(history):
-            s = self.objective.score(record) if fits(self.space, record.values) else None
+            usable = fits(self.space, record.values) and self.scores(record) is not None
             if i >= initial and incumbent is not None and neighbour_keys is None:
                 neighbour_keys = {c.key for c in self.space.neighbours(Candidate(incumbent.values))}
             if i < initial or (incumbent is not None and record.key in neighbour_keys):
                 # an initial sample or a step of the climb: the better one is the incumbent
-                if s is not None and (incumbent is None or s > best):
-                    incumbent, best, neighbour_keys = record, s, None
+                # (with several objectives, "better" is Pareto dominance)
+                if usable and (incumbent is None or self.better(record, incumbent)):
+                    incumbent, neighbour_keys = record, None
             else:
                 # a restart: the new climb starts here whatever it scored (nowhere if it failed)
-                incumbent, best, neighbour_keys = (record, s, None) if s is not None else (None, 0.0, None)
+                incumbent, neighbour_keys = (record if usable else None), None
         return incumbent if len(history) >= initial else None

@@ -75,16 +75,17 @@ class OptunaStrategy(Strategy):
             # Experimental-feature and deprecation notices vary across Optuna versions.
             warnings.simplefilter("ignore")
             sampler = self.make_sampler(seed)
-        study = optuna.create_study(direction="maximize", sampler=sampler)
+        # Scores are larger-is-better for every objective; several make a multi-objective study.
+        study = optuna.create_study(directions=["maximize"] * len(self.objectives), sampler=sampler)
 
         rows = [r for r in history if fits(self.space, r.values)]
-        scores = [self.objective.score(r) for r in rows]
+        scores = [self.scores(r) for r in rows]
         attrs = self.system_attrs(sampler, [s is not None for s in scores])
         study.add_trials(
             optuna.trial.create_trial(
                 params={c.name: _to_param(c, c.read(r.values)) for c in coords},
                 distributions=distributions,
-                value=s,
+                values=list(s) if s is not None else None,
                 state=optuna.trial.TrialState.COMPLETE if s is not None else optuna.trial.TrialState.FAIL,
                 system_attrs=a,
             )

@@ -1,0 +1,42 @@
+"""Choosing the trial to turn into the final model, by a rule.
+
+``best``: the best trial by the primary objective. ``fastest`` / ``smallest``: the
+lowest latency / parameter count among the candidates, where the candidates are the
+Pareto front (multi-objective searches) or every complete trial, narrowed with
+``within`` to those whose primary metric is within that much of the best (for
+example ``--pick fastest --within 0.01``: the fastest trial at most one accuracy point
+below the best).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from nasxfer.errors import NasxferError
+from nasxfer.pareto import front
+from nasxfer.trial import ObjectiveSpec, TrialRecord
+
+PICKS = {"best": None, "fastest": "latency_ms", "smallest": "params"}
+
+
+def pick_trial(
+    history: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], rule: str = "best", within: float | None = None
+) -> TrialRecord | None:
+    if rule not in PICKS:
+        raise NasxferError(f"--pick: unknown rule '{rule}' (choices: {', '.join(PICKS)})")
+    primary = objectives[0]
+    best = primary.best(history)
+    if best is None or (rule == "best" and within is None):
+        return best
+    pool = front(history, objectives) if len(objectives) > 1 else [r for r in history if primary.score(r) is not None]
+    if within is not None:
+        # Compare in score space (larger is better whatever the mode) so that "within" works for min metrics too.
+        floor = primary.score(best) - within
+        pool = [r for r in pool if primary.score(r) >= floor] or [best]
+    cost = PICKS[rule]
+    if cost is None:
+        return max(pool, key=lambda r: (primary.score(r), -r.number))
+    measured = [r for r in pool if r.metrics.get(cost) is not None]
+    if not measured:
+        raise NasxferError(f"--pick {rule}: no trial recorded {cost}")
+    return min(measured, key=lambda r: (r.metrics[cost], -primary.score(r), r.number))
