@@ -33,9 +33,11 @@ class TrainingEvaluator:
 
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
+        from nasxfer.models.backbones.preflight import check_backbones
         from nasxfer.train import resolve_device
 
         self.data_for(config, resolve_device(config.train.device))
+        check_backbones(config)  # a bad backbone, weights file or run id fails here too
 
     def data_for(self, config: Config, device):
         """The config's dataset, loaded once per (data settings, seed, device)."""
@@ -59,6 +61,7 @@ class TrainingEvaluator:
 
         from nasxfer.checkpoint import model_payload, save_model
         from nasxfer.data.loader import BatchLoader, augment_for
+        from nasxfer.fileio import atomic_write_json
         from nasxfer.models.build import build_model, preprocess_for
         from nasxfer.train import count_parameters, fit, resolve_device, seed_everything, use_channels_last
 
@@ -70,7 +73,7 @@ class TrainingEvaluator:
         channels_last = use_channels_last(config.train.channels_last, device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        preprocess = preprocess_for(config.model, data)
+        preprocess = preprocess_for(config.model, data, model)
         train_batches = BatchLoader(
             data.train,
             batch_size=config.train.batch_size,
@@ -90,7 +93,17 @@ class TrainingEvaluator:
             channels_last=channels_last,
             num_workers=config.data.num_workers,
         )
-        result = fit(model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch)
+        transfer = None
+        if config.model.kind == "transfer":
+            from nasxfer.transfer_fit import fit_transfer, search_phases
+
+            result, transfer = fit_transfer(
+                model, config, data, preprocess, device, phases=search_phases(config),
+                train_batches=train_batches, val_batches=val_batches, seed=seed,
+                channels_last=channels_last, on_epoch=on_epoch,
+            )  # fmt: skip
+        else:
+            result = fit(model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch)
         save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
 
         final = result.final
@@ -108,4 +121,8 @@ class TrainingEvaluator:
             "seconds_per_epoch": train_seconds / max(len(result.curve), 1),
             "seconds": time.perf_counter() - started,
         }
+        if transfer is not None:
+            metrics.update(transfer.metrics(model))
+            if transfer.used_cache:  # no image augmentation in this trial: say so beside its results
+                atomic_write_json(trial_dir / "feature_cache.json", transfer.describe())
         return TrialOutcome(metrics, result.curve)
