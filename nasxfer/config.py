@@ -232,9 +232,13 @@ class TransferTraining(Strict):
     @field_validator("unfreeze", mode="before")
     @classmethod
     def _stage_count(cls, unfreeze: Any) -> int | str:
-        if unfreeze == "all" or (isinstance(unfreeze, int) and not isinstance(unfreeze, bool) and 0 <= unfreeze <= 1000):
-            return unfreeze
-        raise ValueError(f"give a number of stages (0 = linear probe, up to 1000) or all (got {unfreeze!r})")
+        return _stage_count(unfreeze)
+
+
+def _stage_count(unfreeze: Any) -> int | str:
+    if unfreeze == "all" or (isinstance(unfreeze, int) and not isinstance(unfreeze, bool) and 0 <= unfreeze <= 1000):
+        return unfreeze
+    raise ValueError(f"give a number of stages (0 = linear probe, up to 1000) or all (got {unfreeze!r})")
 
 
 class ModelConfig(Strict):
@@ -387,9 +391,16 @@ class FinetuneConfig(Strict):
     batch_size: int | None = Field(None, ge=1, le=65_536)
     warmup_epochs: float | None = Field(None, ge=0, le=1000)
     # LP-FT for transfer models: train the head alone for head_epochs (backbone frozen, at
-    # head_lr), then train as model.finetune says for epochs. 0 skips the head phase.
+    # head_lr), then for epochs with `unfreeze` backbone stages training (default: as the
+    # trial did, model.finetune.unfreeze). 0 head_epochs skips the head phase.
     head_epochs: int = Field(0, ge=0, le=10_000)
     head_lr: float | None = Field(None, gt=0, le=10)
+    unfreeze: int | Literal["all"] | None = None
+
+    @field_validator("unfreeze", mode="before")
+    @classmethod
+    def _stage_count(cls, unfreeze: Any) -> int | str | None:
+        return None if unfreeze is None else _stage_count(unfreeze)
 
 
 # --------------------------------------------------------------------------- the whole

@@ -68,9 +68,11 @@ def search_phases(config) -> list[Phase]:
 
 
 def finetune_phases(config, epochs: int, lr: float | None, warmup_epochs: float | None) -> list[Phase]:
-    """LP-FT when ``finetune.head_epochs`` > 0: the head alone first, then as configured."""
+    """LP-FT when ``finetune.head_epochs`` > 0: the head alone first, then ``finetune.unfreeze``
+    stages (default: the trial's ``model.finetune.unfreeze``)."""
     settings = config.finetune
-    main = Phase(config.model.finetune.unfreeze, epochs, lr, warmup_epochs)
+    unfreeze = settings.unfreeze if settings.unfreeze is not None else config.model.finetune.unfreeze
+    main = Phase(unfreeze, epochs, lr, warmup_epochs)
     if settings.head_epochs <= 0:
         return [main]
     return [Phase(0, settings.head_epochs, settings.head_lr or lr, 0.0), main]

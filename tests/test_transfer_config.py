@@ -122,4 +122,18 @@ def test_backbone_and_head_as_dimensions(tiny_config):
 def test_lp_ft_settings():
     cfg = validate_config({"finetune": {"epochs": 5, "head_epochs": 2, "head_lr": 0.01}})
     assert cfg.finetune.head_epochs == 2 and cfg.finetune.head_lr == 0.01
-    assert validate_config({}).finetune.head_epochs == 0
+    assert validate_config({}).finetune.head_epochs == 0 and validate_config({}).finetune.unfreeze is None
+    assert validate_config({"finetune": {"unfreeze": "all"}}).finetune.unfreeze == "all"
+    assert error({"finetune": {"unfreeze": "top"}}).startswith("finetune.unfreeze: give a number")
+
+
+@pytest.mark.parametrize("name", ["transfer_offline.yaml", "cifar10_resnet18.yaml"])
+def test_shipped_transfer_configs_validate(name):
+    from pathlib import Path
+
+    from nasxfer.config import load_config
+    from nasxfer.space import SearchSpace
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert cfg.model.kind == "transfer" and cfg.finetune.head_epochs > 0
+    SearchSpace.from_config(cfg)

@@ -218,6 +218,8 @@ def test_lp_ft_runs_a_cached_head_phase_then_unfreezes(config, tmp_path):
     phases = finetune_phases(cfg, epochs=1, lr=None, warmup_epochs=0)
     assert [(p.unfreeze, p.epochs, p.lr) for p in phases] == [(0, 2, 0.02), (1, 1, None)]
     assert len(finetune_phases(config, 3, None, 0)) == 1
+    searched_frozen = config.apply({"finetune.head_epochs": 1, "finetune.unfreeze": "all"})
+    assert [p.unfreeze for p in finetune_phases(searched_frozen, 1, None, 0)] == [0, "all"]
 
     data = load_dataset(cfg.data, seed=0)
     network = build_model(cfg.model, data.channels, data.num_classes)

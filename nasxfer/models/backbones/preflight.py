@@ -23,10 +23,11 @@ def backbone_configs(config) -> list:
     found = {}
     configs = [config]
     for combo in itertools.product(*varied.values()):
+        values = dict(zip(varied, combo))
         try:
-            configs.append(config.apply(dict(zip(varied, combo))))
-        except ConfigError:
-            continue  # an invalid combination fails as a trial, like any invalid candidate
+            configs.append(config.apply(values))
+        except ConfigError as exc:  # a misspelt backbone among the choices: say so now, not per trial
+            raise ConfigError(f"search.space: {values} is not a valid backbone: {exc}") from None
     for cfg in configs:
         if cfg.model.backbone is not None:
             found.setdefault(cfg.model.backbone.model_dump_json(), cfg.model.backbone)
