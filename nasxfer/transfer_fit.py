@@ -116,7 +116,7 @@ def fit_transfer(
                 lr=phase.lr, warmup_epochs=phase.warmup_epochs, on_epoch=relay, channels_last=channels_last,
             )  # fmt: skip
             report.cached_phases.append(number)
-            report.cache_status.update({f"{split}": status for split, status in use.status.items()})
+            report.cache_status.update(use.status)
         else:
             phase_result = fit(
                 network, train_batches, val_batches, config.train, len(data.class_names),

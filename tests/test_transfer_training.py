@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -156,7 +158,7 @@ def test_a_corrupt_cache_file_is_recomputed_never_trusted(config, tmp_path, feat
 
     outcome, trial_dir = run_trial(evaluator, config, tmp_path, 2)
     assert outcome.metrics["feature_cache_hits"] == 0
-    assert set(__import__("json").loads((trial_dir / "feature_cache.json").read_text())["splits"].values()) == {"corrupt"}
+    assert set(json.loads((trial_dir / "feature_cache.json").read_text())["splits"].values()) == {"corrupt"}
     assert cache.load(truncated.stem)[1] == "hit" and cache.load(tampered.stem)[1] == "hit"  # rewritten
 
 

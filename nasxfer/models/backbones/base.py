@@ -50,7 +50,7 @@ class InputSpec:
 class Backbone(nn.Module):
     """A feature extractor with ordered stages and known preprocessing (see the module doc).
 
-    ``features(body, x)`` computes the map; it is a plain function so that each family
+    ``feature_fn(body, x)`` computes the map; it is a plain function so that each family
     states in a few lines how its architecture runs without its classifier.
     ``source`` is a JSON-able description a model file needs to rebuild this backbone's
     architecture offline (only earlier-run backbones need one).
@@ -68,7 +68,7 @@ class Backbone(nn.Module):
     ) -> None:
         super().__init__()
         self.body = body
-        self._features = features
+        self.feature_fn = features
         self.stages = stages
         self.num_features = int(num_features)
         self.input = input_spec
@@ -76,7 +76,7 @@ class Backbone(nn.Module):
         self.source = source
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._features(self.body, x)
+        out = self.feature_fn(self.body, x)
         if out.dim() == 2:  # a pooled vector or a class token: a 1x1 map
             out = out[:, :, None, None]
         return out
@@ -93,7 +93,7 @@ class Backbone(nn.Module):
 
     def architecture_key(self) -> str:
         """What identifies the computation apart from the weights (for the feature cache)."""
-        fn = getattr(self._features, "__qualname__", repr(self._features))
+        fn = getattr(self.feature_fn, "__qualname__", repr(self.feature_fn))
         return f"{self.description}|{type(self.body).__qualname__}|{fn}|{self.num_features}"
 
 

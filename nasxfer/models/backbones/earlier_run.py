@@ -87,7 +87,7 @@ def build(cfg, pretrained: bool = True, source: dict[str, Any] | None = None) ->
         trunk = network.backbone
         return Backbone(
             trunk.body,
-            trunk._features,
+            trunk.feature_fn,
             trunk.stages,
             trunk.num_features,
             spec,
