@@ -29,6 +29,8 @@ def model_payload(model: nn.Module, config: Config, values: dict[str, Any], data
         "in_channels": int(data.channels),
         "image_size": list(data.image_size),
         "preprocess": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(preprocess).items()},
+        # An earlier run's model as backbone: its description, so this file rebuilds without that run.
+        "backbone_source": getattr(model, "backbone_source", None),
     }
 
 
@@ -48,11 +50,16 @@ def load_payload(path: str | Path, sha256: str | None = None) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def rebuild_model(payload: dict[str, Any]) -> nn.Module:
-    """The network a payload describes, with its weights loaded, in eval mode, on CPU."""
+def architecture_from_payload(payload: dict[str, Any]) -> nn.Module:
+    """The network a payload describes, untrained: nothing is downloaded or read from disk."""
     from nasxfer.models.build import build_model
 
     config = validate_config(payload["config"])
-    model = build_model(config.model, payload["in_channels"], len(payload["class_names"]))
+    return build_model(config.model, payload["in_channels"], len(payload["class_names"]), from_payload=payload)
+
+
+def rebuild_model(payload: dict[str, Any]) -> nn.Module:
+    """The network a payload describes, with its weights loaded, in eval mode, on CPU."""
+    model = architecture_from_payload(payload)
     model.load_state_dict(payload["state_dict"])
     return model.eval()

@@ -45,7 +45,10 @@ def _runs_dir(value: Optional[Path]) -> Path:
 
 
 def _fail(message: str) -> None:
-    errors.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escape: a message such as "pip install 'nasxfer[ray]'" must print as written
+    errors.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nasxfer.data import DATASET_NAMES
 from nasxfer.errors import ConfigError
 from nasxfer.models import SCRATCH_OPS
+from nasxfer.models.backbone_names import DEFAULT_WEIGHTS, check_factory, check_name, normalise_weights
 
 MAX_CONFIG_BYTES = 1_000_000  # a config is a page of YAML; anything bigger is a mistake
 MAX_CONFIG_NODES = 100_000  # counted with aliases expanded: stops "billion laughs" documents
@@ -139,8 +141,129 @@ class ScratchConfig(Strict):
         return self
 
 
+class BackboneConfig(Strict):
+    """A pretrained trunk to transfer from; see ``nasxfer.models.backbones`` for the families.
+
+    ``name``: a torchvision model (``resnet18``), a CIFAR ResNet (``resnet20``),
+    ``timm:<name>``, or ``run:<run-id>`` (an earlier run's model). ``factory``:
+    ``package.module:function`` returning a module, for anything else (then no ``name``).
+    ``weights``: ``DEFAULT`` or a torchvision weights name, ``none`` (random init), or a
+    checkpoint file path. ``image_size``, ``mean``, ``std`` override the backbone's own
+    preprocessing.
+    """
+
+    name: str | None = None
+    factory: str | None = None
+    weights: str = DEFAULT_WEIGHTS
+    image_size: int | None = Field(None, ge=8, le=1024)
+    mean: list[float] | None = Field(None, min_length=1, max_length=3)
+    std: list[float] | None = Field(None, min_length=1, max_length=3)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, data: Any) -> Any:
+        # `backbone: resnet18` is short for `backbone: {name: resnet18}`.
+        return {"name": data} if isinstance(data, str) else data
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights_spelling(cls, value: Any) -> str:
+        return normalise_weights(value)
+
+    @field_validator("name")
+    @classmethod
+    def _known_backbone(cls, name: str | None) -> str | None:
+        problem = None if name is None else check_name(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_spec(cls, spec: str | None) -> str | None:
+        problem = None if spec is None else check_factory(spec)
+        if problem:
+            raise ValueError(problem)
+        return spec
+
+    @field_validator("std")
+    @classmethod
+    def _positive_std(cls, std: list[float] | None) -> list[float] | None:
+        if std is not None and any(s <= 0 for s in std):
+            raise ValueError("every std value must be positive")
+        return std
+
+    @model_validator(mode="after")
+    def _name_or_factory(self) -> BackboneConfig:
+        if (self.name is None) == (self.factory is None):
+            raise ValueError("give name (resnet18, resnet20, timm:…, run:…) or factory (package.module:function), not both")
+        return self
+
+
+class HeadConfig(Strict):
+    """The classifier on the backbone's features: pooling, then ``hidden`` layers, then linear.
+
+    Each hidden layer is linear -> ``norm`` -> ``activation`` -> ``dropout``; ``dropout``
+    also precedes the final linear layer. ``pooling`` turns the feature map into a vector:
+    ``avg``, ``max`` or ``avg+max`` (both, concatenated).
+    """
+
+    pooling: Literal["avg", "max", "avg+max"] = "avg"
+    hidden: list[int] = Field(default_factory=list, max_length=8)
+    activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
+    norm: Literal["none", "batch", "layer"] = "none"
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+    @field_validator("hidden")
+    @classmethod
+    def _widths(cls, hidden: list[int]) -> list[int]:
+        if any(w < 1 or w > 65_536 for w in hidden):
+            raise ValueError("every hidden width must be 1 to 65536")
+        return hidden
+
+
+class TransferTraining(Strict):
+    """How a trial trains a backbone: how much of it, how fast, and on cached features.
+
+    ``unfreeze``: how many backbone stages train, counted from the top (0 = linear probe:
+    only the head trains; ``all``; more than the backbone has means all). Frozen stages stay
+    in eval mode, so their BatchNorm statistics never move. ``backbone_lr_mult`` scales the
+    backbone's learning rate against the head's. ``feature_cache: auto`` trains the heads of
+    fully frozen backbones on cached features (no image augmentation then; see README);
+    ``feature_noise`` (Gaussian, in units of each feature's std) and ``feature_mixup`` (Beta
+    alpha) augment those features instead.
+    """
+
+    unfreeze: int | Literal["all"] = 0
+    backbone_lr_mult: float = Field(0.1, gt=0, le=10)
+    feature_cache: Literal["auto", "off"] = "auto"
+    feature_noise: float = Field(0.0, ge=0, le=10)
+    feature_mixup: float = Field(0.0, ge=0, le=10)
+
+    @field_validator("unfreeze", mode="before")
+    @classmethod
+    def _stage_count(cls, unfreeze: Any) -> int | str:
+        return _stage_count(unfreeze)
+
+
+def _stage_count(unfreeze: Any) -> int | str:
+    if unfreeze == "all" or (isinstance(unfreeze, int) and not isinstance(unfreeze, bool) and 0 <= unfreeze <= 1000):
+        return unfreeze
+    raise ValueError(f"give a number of stages (0 = linear probe, up to 1000) or all (got {unfreeze!r})")
+
+
 class ModelConfig(Strict):
+    """Transfer or scratch: with ``backbone`` set a trial trains ``head`` on that backbone
+    (``finetune`` says how) and ``scratch`` is unused; without it, ``scratch`` is the network."""
+
+    backbone: BackboneConfig | None = None
+    head: HeadConfig = HeadConfig()
+    finetune: TransferTraining = TransferTraining()
     scratch: ScratchConfig = ScratchConfig()
+
+    @property
+    def kind(self) -> Literal["transfer", "scratch"]:
+        return "transfer" if self.backbone is not None else "scratch"
 
 
 # --------------------------------------------------------------------------- search
@@ -339,6 +462,17 @@ class FinetuneConfig(Strict):
     lr: float | None = Field(None, gt=0, le=10)
     batch_size: int | None = Field(None, ge=1, le=65_536)
     warmup_epochs: float | None = Field(None, ge=0, le=1000)
+    # LP-FT for transfer models: train the head alone for head_epochs (backbone frozen, at
+    # head_lr), then for epochs with `unfreeze` backbone stages training (default: as the
+    # trial did, model.finetune.unfreeze). 0 head_epochs skips the head phase.
+    head_epochs: int = Field(0, ge=0, le=10_000)
+    head_lr: float | None = Field(None, gt=0, le=10)
+    unfreeze: int | Literal["all"] | None = None
+
+    @field_validator("unfreeze", mode="before")
+    @classmethod
+    def _stage_count(cls, unfreeze: Any) -> int | str | None:
+        return None if unfreeze is None else _stage_count(unfreeze)
 
 
 class OutputConfig(Strict):
@@ -359,6 +493,24 @@ class Config(Strict):
     train: TrainConfig = TrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _space_fits_model_kind(self) -> Config:
+        # A dimension over a part of the model that this kind of model does not use would
+        # spend trials on no-ops: say so before anything trains.
+        transfer = self.model.kind == "transfer"
+        for path in self.search.space:
+            if transfer and path.startswith("model.scratch"):
+                raise ValueError(
+                    f"search.space.{path}: model.backbone is set, so model.scratch is unused "
+                    "(search model.head or model.finetune, or remove model.backbone)"
+                )
+            if not transfer and path.startswith(("model.backbone", "model.head", "model.finetune")):
+                raise ValueError(
+                    f"search.space.{path}: the model has no backbone, so this is unused "
+                    "(set model.backbone.name to transfer from a pretrained network)"
+                )
+        return self
 
     def apply(self, values: Mapping[str, Any]) -> Config:
         """A new config with each dotted path in ``values`` set; validated like the original."""
@@ -492,6 +644,8 @@ def format_validation_error(exc: ValidationError) -> str:
         if kind in ("int_parsing", "float_parsing", "bool_parsing", "int_type", "float_type") and "input" in first:
             message += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    if not loc and re.match(r"^[\w.]+: ", message):
+        return f"{message}{more}"  # a whole-config check that names its own field
     return f"{field}: {message}{more}"
 
 
@@ -500,10 +654,12 @@ def _unknown_key_message(loc: list[str]) -> str:
     for part in loc[:-1]:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
+        # An optional section (`BackboneConfig | None`) names its model inside the union.
+        candidates = (annotation, *typing.get_args(annotation))
+        section = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if section is None:
             break
+        model = section
     allowed = list(model.model_fields)
     close = difflib.get_close_matches(loc[-1], allowed, n=1)
     hint = f" — did you mean '{close[0]}'?" if close else ""

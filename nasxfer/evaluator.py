@@ -39,9 +39,11 @@ class TrainingEvaluator:
 
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
+        from nasxfer.models.backbones.preflight import check_backbones
         from nasxfer.train import resolve_device
 
         self.data_for(config, resolve_device(config.train.device))
+        check_backbones(config)  # a bad backbone, weights file or run id fails here too
 
     def data_for(self, config: Config, device):
         """The config's dataset, loaded once per (data settings, seed, device)."""
@@ -71,6 +73,7 @@ class TrainingEvaluator:
         from nasxfer.checkpoint import model_payload, save_model
         from nasxfer.costs import peak_memory_mb
         from nasxfer.data.loader import BatchLoader, augment_for
+        from nasxfer.fileio import atomic_write_json
         from nasxfer.models.build import build_model, preprocess_for
         from nasxfer.train import (
             configure_backend,
@@ -90,7 +93,7 @@ class TrainingEvaluator:
         channels_last = use_channels_last(config.train.channels_last, device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        preprocess = preprocess_for(config.model, data)
+        preprocess = preprocess_for(config.model, data, model)
         costs = self.costs(model, config, data, preprocess, device)  # may reject before training
         train_batches = BatchLoader(
             data.train,
@@ -111,17 +114,29 @@ class TrainingEvaluator:
             channels_last=channels_last,
             num_workers=config.data.num_workers,
         )
-        result = fit(
-            model,
-            train_batches,
-            val_batches,
-            config.train,
-            len(data.class_names),
-            on_epoch=on_epoch,
-            resume=checkpoints.latest() if checkpoints is not None else None,
-            on_checkpoint=checkpoints.save if checkpoints is not None else None,
-            should_stop=should_stop,
-        )
+        transfer = None
+        if config.model.kind == "transfer":
+            from nasxfer.transfer_fit import fit_transfer, search_phases
+
+            # Transfer trials are short (often heads on cached features): an interrupted one
+            # restarts rather than resuming from an epoch checkpoint.
+            result, transfer = fit_transfer(
+                model, config, data, preprocess, device, phases=search_phases(config),
+                train_batches=train_batches, val_batches=val_batches, seed=seed,
+                channels_last=channels_last, on_epoch=on_epoch,
+            )  # fmt: skip
+        else:
+            result = fit(
+                model,
+                train_batches,
+                val_batches,
+                config.train,
+                len(data.class_names),
+                on_epoch=on_epoch,
+                resume=checkpoints.latest() if checkpoints is not None else None,
+                on_checkpoint=checkpoints.save if checkpoints is not None else None,
+                should_stop=should_stop,
+            )
         model_sha256 = save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
         if checkpoints is not None:
             checkpoints.clear()  # the finished model supersedes the training state
@@ -143,6 +158,10 @@ class TrainingEvaluator:
             **costs,
             "peak_memory_mb": peak_memory_mb(device),
         }
+        if transfer is not None:
+            metrics.update(transfer.metrics(model))
+            if transfer.used_cache:  # no image augmentation in this trial: say so beside its results
+                atomic_write_json(trial_dir / "feature_cache.json", transfer.describe())
         return TrialOutcome(metrics, result.curve, {"model.pt": model_sha256})
 
     @staticmethod

@@ -69,7 +69,7 @@ def _finetune(store, record, epochs, on_epoch) -> dict[str, Any]:
     channels_last = use_channels_last(config.train.channels_last, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    preprocess = preprocess_for(config.model, data)
+    preprocess = preprocess_for(config.model, data, model)
     batch_size = settings.batch_size or config.train.batch_size
     train_split = merge(data.train, data.val)
     train_batches = BatchLoader(
@@ -83,17 +83,29 @@ def _finetune(store, record, epochs, on_epoch) -> dict[str, Any]:
         channels_last=channels_last,
         num_workers=config.data.num_workers,
     )
-    fit_result = fit(
-        model,
-        train_batches,
-        None,
-        config.train,
-        len(data.class_names),
-        epochs=epochs,
-        lr=settings.lr,
-        warmup_epochs=settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1),
-        on_epoch=on_epoch,
-    )
+    warmup_epochs = settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1)
+    transfer = None
+    if config.model.kind == "transfer":
+        from nasxfer.transfer_fit import finetune_phases, fit_transfer
+
+        fit_result, transfer = fit_transfer(
+            model, config, data, preprocess, device,
+            phases=finetune_phases(config, epochs, settings.lr, warmup_epochs),
+            train_batches=train_batches, val_batches=None, train_splits=("train", "val"), val_split=None,
+            seed=config.seed, channels_last=channels_last, on_epoch=on_epoch,
+        )  # fmt: skip
+    else:
+        fit_result = fit(
+            model,
+            train_batches,
+            None,
+            config.train,
+            len(data.class_names),
+            epochs=epochs,
+            lr=settings.lr,
+            warmup_epochs=warmup_epochs,
+            on_epoch=on_epoch,
+        )
     test_batches = BatchLoader(
         data.test,
         batch_size=max(256, batch_size),
@@ -127,6 +139,8 @@ def _finetune(store, record, epochs, on_epoch) -> dict[str, Any]:
         "curve": fit_result.curve,
         "seconds": time.perf_counter() - started,
     }
+    if transfer is not None:
+        metrics.update(transfer.metrics(model), transfer=transfer.describe(), head_epochs=settings.head_epochs)
     atomic_write_json(final_dir / "metrics.json", metrics)
     store.append("finetuned", trial=record.number, test_accuracy=test["accuracy"], epochs=epochs, sha256=model_sha256)
     return metrics

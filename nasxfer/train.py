@@ -91,15 +91,21 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
-    """SGD (Nesterov) or AdamW; no weight decay on biases and normalisation weights."""
+    """SGD (Nesterov) or AdamW; no weight decay on biases and normalisation weights.
+
+    A model with ``lr_scale(name)`` (a transfer network: its backbone learns slower than its
+    head) gets one parameter group per scale; the schedule multiplies every group alike.
+    Frozen parameters (``requires_grad=False``) are left out.
+    """
     lr = cfg.lr if lr is None else lr
-    decay, no_decay = [], []
-    for p in model.parameters():
+    lr_scale = getattr(model, "lr_scale", lambda name: 1.0)
+    grouped: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
+            grouped.setdefault((p.ndim > 1, lr_scale(name)), []).append(p)
     groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": params, "weight_decay": cfg.weight_decay if decays else 0.0, "lr": lr * scale}
+        for (decays, scale), params in grouped.items()
     ]
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=lr)

@@ -63,3 +63,11 @@ def runs_dir(tmp_path, monkeypatch):
     path = tmp_path / "runs"
     monkeypatch.setenv("NASXFER_RUNS_DIR", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def feature_cache_dir(tmp_path, monkeypatch):
+    """Every test gets its own feature cache, so none writes to ~/.cache or sees another's."""
+    path = tmp_path / "feature-cache"
+    monkeypatch.setenv("NASXFER_CACHE_DIR", str(path))
+    return path

@@ -1,7 +1,7 @@
-"""Models: the from-scratch macro network (``scratch``) and, later, pretrained backbones.
+"""Models: the from-scratch macro network (``scratch``), pretrained ``backbones`` and heads.
 
-This ``__init__`` stays torch-free so the config schema can name the known ops without
-importing torch; the builders live in submodules.
+This ``__init__`` (like ``backbone_names``) stays torch-free so the config schema can name
+the known ops and backbones without importing torch; the builders live in submodules.
 """
 
 MBCONV_KERNELS = (3, 5, 7)

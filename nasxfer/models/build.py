@@ -1,6 +1,13 @@
-"""Turn a resolved ``ModelConfig`` into a network and the input preprocessing it expects."""
+"""Turn a resolved ``ModelConfig`` into a network and the input preprocessing it expects.
+
+The rule is ``ModelConfig.kind``: with ``model.backbone`` set the network is a
+``TransferNetwork`` (backbone + pooling + head, frozen as ``model.finetune`` says);
+without it, the from-scratch network of ``model.scratch``.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from torch import nn
 
@@ -9,12 +16,47 @@ from nasxfer.data.loader import Preprocess
 from nasxfer.models.scratch import build_scratch_network
 
 
-def build_model(cfg: ModelConfig, in_channels: int, num_classes: int) -> nn.Module:
+def build_model(
+    cfg: ModelConfig, in_channels: int, num_classes: int, *, from_payload: dict[str, Any] | None = None
+) -> nn.Module:
     """The network for one trial. Every network exposes ``forward_features``,
-    ``forward_head`` and ``num_features``."""
-    return build_scratch_network(cfg.scratch, in_channels, num_classes)
+    ``forward_head`` and ``num_features``.
+
+    ``from_payload`` (a model file's contents, weights not needed) builds the architecture
+    only: pretrained weights are neither downloaded nor read, since the file's state dict
+    replaces them. A transfer network's backbone takes its input channels from its own
+    preprocessing, so ``in_channels`` only matters from scratch.
+    """
+    if cfg.kind == "scratch":
+        return build_scratch_network(cfg.scratch, in_channels, num_classes)
+    from nasxfer.models.backbones import build_backbone
+    from nasxfer.models.freezing import set_trainable_stages
+    from nasxfer.models.transfer import TransferNetwork
+
+    source = (from_payload or {}).get("backbone_source")
+    backbone = build_backbone(cfg.backbone, pretrained=from_payload is None, source=source)
+    network = TransferNetwork(backbone, cfg.head, num_classes)
+    network.backbone_lr_mult = cfg.finetune.backbone_lr_mult
+    set_trainable_stages(network, cfg.finetune.unfreeze)
+    return network
 
 
-def preprocess_for(cfg: ModelConfig, data) -> Preprocess:
-    """A network trained from scratch takes the data as it is, normalised by its own statistics."""
-    return Preprocess.for_data(data)
+def preprocess_for(cfg: ModelConfig, data, model: nn.Module | None = None) -> Preprocess:
+    """What the network's input batches need.
+
+    From scratch: the data as it is, normalised by its own statistics. Transfer: the
+    backbone's input size, channels (grey images become RGB) and mean/std. Pass the built
+    ``model`` to avoid building the backbone a second time.
+    """
+    if cfg.kind == "scratch":
+        return Preprocess.for_data(data)
+    if model is None:
+        from nasxfer.models.backbones import build_backbone
+
+        spec = build_backbone(cfg.backbone, pretrained=False).input
+    else:
+        spec = model.backbone.input
+    size = None
+    if spec.image_size is not None and tuple(data.image_size) != (spec.image_size, spec.image_size):
+        size = (spec.image_size, spec.image_size)
+    return Preprocess(mean=tuple(spec.mean), std=tuple(spec.std), image_size=size, channels=spec.channels)

@@ -1,0 +1,5 @@
+"""Cached backbone features: compute once per (backbone, weights, preprocessing, data), reuse.
+
+``cache`` stores and verifies them, ``extract`` computes them, ``loader`` batches them
+for training a head, ``head_training`` is the fast path that ties these together.
+"""

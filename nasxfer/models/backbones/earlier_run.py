@@ -1,0 +1,109 @@
+"""``run:<run-id>``: an earlier nasxfer run's model as the backbone, so one search transfers to another.
+
+The model is the run's ``final/model.pt`` (after ``nasxfer finetune``), else its best
+trial's ``model.pt``, found in the runs folder (``NASXFER_RUNS_DIR``, default ``./runs``).
+Everything but its classifier is kept: a from-scratch network keeps its stem, stages and
+1x1 head conv; a transfer network keeps its backbone (its head was fitted to the source
+task and is dropped). Preprocessing is the one that model was trained with.
+
+A model file built on this backbone carries the source's description (its payload minus
+the weights) as ``backbone_source``, so it rebuilds even after the source run is deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from nasxfer.errors import ConfigError, NasxferError
+from nasxfer.models.backbone_names import RUN_PREFIX
+from nasxfer.models.backbones.base import Backbone, InputSpec, split_into_stages
+
+
+def source_payload(run_id: str) -> dict[str, Any]:
+    """The model file (weights included) that ``run:<run_id>`` transfers from."""
+    from nasxfer.checkpoint import load_payload
+    from nasxfer.store import default_runs_dir, resolve_run
+    from nasxfer.trial import ObjectiveSpec
+
+    runs_dir = default_runs_dir()
+    try:
+        store = resolve_run(runs_dir, run_id)
+    except NasxferError as exc:
+        raise ConfigError(f"model.backbone.name: {exc}") from None
+    path = store.path / "final" / "model.pt"
+    if not path.is_file():
+        objective = store.config().search.objective
+        best = ObjectiveSpec(objective.metric, objective.mode).best(store.history())
+        path = store.trial_dir(best.number) / "model.pt" if best is not None else None
+    if path is None or not path.is_file():
+        raise ConfigError(
+            f"model.backbone.name: run '{run_id}' in '{runs_dir}' has no final model and no completed trial's "
+            "model.pt to transfer from"
+        )
+    return load_payload(path)
+
+
+def describe(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload without its weights: enough to rebuild the architecture."""
+    return {k: v for k, v in payload.items() if k != "state_dict"}
+
+
+def _scratch_map(body, x):
+    return body.head[0](body.stages(body.stem(x)))  # up to the 1x1 head conv, before pooling
+
+
+def build(cfg, pretrained: bool = True, source: dict[str, Any] | None = None) -> Backbone:
+    """The earlier run's trunk: with its weights when ``pretrained``, else just its architecture.
+
+    ``source`` (a ``describe``d payload) stands in for the run when rebuilding a model file.
+    """
+    from nasxfer.checkpoint import architecture_from_payload, rebuild_model
+    from nasxfer.models.scratch import ScratchNetwork
+    from nasxfer.models.transfer import TransferNetwork
+
+    run_id = cfg.name[len(RUN_PREFIX) :]
+    if cfg.weights not in ("DEFAULT", "none"):
+        raise ConfigError("model.backbone.weights: a run backbone's weights come from the run; use DEFAULT (or none)")
+    if source is None:
+        payload = source_payload(run_id)
+        source = describe(payload)
+        use_weights = pretrained and cfg.weights == "DEFAULT"
+        network = rebuild_model(payload) if use_weights else architecture_from_payload(source)
+    else:
+        network = architecture_from_payload(source)
+
+    preprocess = source["preprocess"]
+    size = preprocess.get("image_size") or source["image_size"]
+    spec = InputSpec(
+        image_size=int(size[0]) if isinstance(size, (list, tuple)) else int(size),
+        mean=tuple(preprocess["mean"]),
+        std=tuple(preprocess["std"]),
+        channels=int(preprocess.get("channels") or source["in_channels"]),
+    ).overridden(cfg)
+
+    if isinstance(network, TransferNetwork):
+        trunk = network.backbone
+        return Backbone(
+            trunk.body,
+            trunk.feature_fn,
+            trunk.stages,
+            trunk.num_features,
+            spec,
+            description=f"run:{run_id}<{trunk.description}>",
+            source=source,
+        )
+    if isinstance(network, ScratchNetwork):
+        network.classifier = nn.Identity()
+        boundaries = ["stem", *(f"stages.{i}" for i in range(len(network.stages))), "head"]
+        return Backbone(
+            network,
+            _scratch_map,
+            split_into_stages(network, boundaries),
+            network.num_features,
+            spec,
+            description=f"run:{run_id}<scratch>",
+            source=source,
+        )
+    raise ConfigError(f"model.backbone.name: run '{run_id}' holds a {type(network).__name__}, which cannot be a backbone")
