@@ -199,6 +199,7 @@ def finetune(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs [default: finetune.epochs]."),
     pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front."),
     within: Optional[float] = typer.Option(None, "--within", min=0, help="With --pick: only trials within this much of the best primary metric (0.01 = one accuracy point)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Train K times with different seeds; report mean ± std [default: finetune.seeds]."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
@@ -208,14 +209,23 @@ def finetune(
     store = resolve_run(_runs_dir(runs_dir), run_id)
 
     def on_epoch(row):
-        console.print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, {row['images_per_second']:.0f} img/s", highlight=False)
+        seed = f"seed {row['seed']} " if "seed" in row else ""
+        held = f", held-out acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
+        console.print(f"{seed}epoch {row['epoch']}: loss {row['train_loss']:.4f}{held}, {row['images_per_second']:.0f} img/s", highlight=False)
 
-    metrics = finetune_run(store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within)
+    metrics = finetune_run(store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds)
+    best_epoch = f" (best epoch on the held-out slice: {metrics['best_epoch']})" if metrics.get("best_epoch") else ""
     console.print(
-        f"trial {metrics['trial']} finetuned for {metrics['epochs']} epochs: "
+        f"trial {metrics['trial']} finetuned for {metrics['epochs']} epochs{best_epoch}: "
         f"test accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_f1']:.4f}",
         highlight=False,
     )
+    if len(metrics["seeds"]) > 1:
+        console.print(
+            f"over {len(metrics['seeds'])} seeds: test accuracy {metrics['test_accuracy_mean']:.4f} ± "
+            f"{metrics['test_accuracy_std']:.4f}, macro-F1 {metrics['test_f1_mean']:.4f} ± {metrics['test_f1_std']:.4f}",
+            highlight=False,
+        )
     console.print(f"final model: {store.path / 'final' / 'model.pt'}")
 
 

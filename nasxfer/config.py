@@ -468,6 +468,13 @@ class FinetuneConfig(Strict):
     head_epochs: int = Field(0, ge=0, le=10_000)
     head_lr: float | None = Field(None, gt=0, le=10)
     unfreeze: int | Literal["all"] | None = None
+    # Early stopping: hold this fraction of train+val out, keep the epoch that scores best
+    # on it (0 trains on everything and keeps the last epoch); stop after `patience`
+    # epochs without improvement (None: train every epoch, still keep the best).
+    holdout: float = Field(0.1, ge=0, lt=0.5)
+    patience: int | None = Field(None, ge=1, le=10_000)
+    seeds: int = Field(1, ge=1, le=100)  # train this many times with different seeds; report mean ± std
+    compile: bool = False  # torch.compile the final model (never done per trial: compiling costs minutes)
 
     @field_validator("unfreeze", mode="before")
     @classmethod

@@ -41,80 +41,41 @@ def finetune_run(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     pick: str = "best",
     within: float | None = None,
+    seeds: int | None = None,
 ) -> dict[str, Any]:
-    """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics."""
+    """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics.
+
+    ``seeds`` (default ``finetune.seeds``) trainings with consecutive seeds report the test
+    metrics' mean and standard deviation; the first seed's model is the one kept.
+    """
     with store.lock():  # one writer: a search still running on this run is refused
-        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch)
+        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds)
 
 
-def _finetune(store, record, epochs, on_epoch) -> dict[str, Any]:
-    import torch
+def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict[str, Any]:
+    import statistics
 
     from nasxfer.checkpoint import model_payload, save_model
     from nasxfer.data import load_dataset
-    from nasxfer.data.loader import BatchLoader, augment_for
-    from nasxfer.data.registry import merge
-    from nasxfer.models.build import build_model, preprocess_for
-    from nasxfer.train import count_parameters, evaluate, fit, resolve_device, seed_everything, use_channels_last
+    from nasxfer.train import count_parameters, resolve_device
 
     config = store.config().apply(record.values)
     settings = config.finetune
     epochs = epochs or settings.epochs
+    seeds = seeds or settings.seeds
     device = resolve_device(config.train.device)
     started = time.perf_counter()
-
     data = load_dataset(config.data, seed=config.seed, device=device)
-    seed_everything(config.seed)
-    model = build_model(config.model, data.channels, len(data.class_names)).to(device)
-    channels_last = use_channels_last(config.train.channels_last, device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    preprocess = preprocess_for(config.model, data, model)
-    batch_size = settings.batch_size or config.train.batch_size
-    train_split = merge(data.train, data.val)
-    train_batches = BatchLoader(
-        train_split,
-        batch_size=batch_size,
-        device=device,
-        preprocess=preprocess,
-        augment=augment_for(config.data, data),
-        shuffle=True,
-        seed=config.seed,
-        channels_last=channels_last,
-        num_workers=config.data.num_workers,
-    )
-    warmup_epochs = settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1)
-    transfer = None
-    if config.model.kind == "transfer":
-        from nasxfer.transfer_fit import finetune_phases, fit_transfer
 
-        fit_result, transfer = fit_transfer(
-            model, config, data, preprocess, device,
-            phases=finetune_phases(config, epochs, settings.lr, warmup_epochs),
-            train_batches=train_batches, val_batches=None, train_splits=("train", "val"), val_split=None,
-            seed=config.seed, channels_last=channels_last, on_epoch=on_epoch,
-        )  # fmt: skip
-    else:
-        fit_result = fit(
-            model,
-            train_batches,
-            None,
-            config.train,
-            len(data.class_names),
-            epochs=epochs,
-            lr=settings.lr,
-            warmup_epochs=warmup_epochs,
-            on_epoch=on_epoch,
-        )
-    test_batches = BatchLoader(
-        data.test,
-        batch_size=max(256, batch_size),
-        device=device,
-        preprocess=preprocess,
-        channels_last=channels_last,
-        num_workers=config.data.num_workers,
-    )
-    test = evaluate(model, test_batches, len(data.class_names))
+    runs = []
+    for i in range(seeds):
+        seed = config.seed + i
+        relay = (lambda row, s=seed: on_epoch({**row, "seed": s})) if on_epoch and seeds > 1 else on_epoch
+        runs.append(_train_and_test(config, data, device, seed, epochs, relay))
+    # The model kept is the first seed's: choosing among seeds by their test score would
+    # leak the test split into the choice.
+    kept = runs[0]
+    model, preprocess, test = kept["model"], kept["preprocess"], kept["test"]
     confusion = test["confusion"]
     per_class = (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()
 
@@ -122,28 +83,148 @@ def _finetune(store, record, epochs, on_epoch) -> dict[str, Any]:
     payload = model_payload(model, config, record.values, data, preprocess)
     model_sha256 = save_model(final_dir / "model.pt", payload)
     _export_default(model, payload, final_dir, store.run_id)
+    accuracies = [run["test"]["accuracy"] for run in runs]
+    f1s = [run["test"]["f1"] for run in runs]
     metrics = {
         "trial": record.number,
         "values": record.values,
         "epochs": epochs,
+        "best_epoch": kept["best_epoch"],
+        "holdout_images": kept["holdout_images"],
         "test_accuracy": test["accuracy"],
         "test_f1": test["f1"],
         "test_loss": test["loss"],
         "per_class_accuracy": dict(zip(data.class_names, per_class)),
         "confusion_matrix": confusion.tolist(),
         "class_names": list(data.class_names),
-        "train_images": len(train_split),
+        "train_images": kept["train_images"],
         "test_images": len(data.test),
         "params": count_parameters(model),
         "search_val_accuracy": record.metrics.get("val_accuracy"),
-        "curve": fit_result.curve,
+        "curve": kept["curve"],
+        "seeds": [
+            {"seed": run["seed"], "test_accuracy": run["test"]["accuracy"], "test_f1": run["test"]["f1"], "best_epoch": run["best_epoch"]}
+            for run in runs
+        ],
+        "test_accuracy_mean": statistics.fmean(accuracies),
+        "test_accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
+        "test_f1_mean": statistics.fmean(f1s),
+        "test_f1_std": statistics.stdev(f1s) if len(runs) > 1 else 0.0,
+        "compiled": config.finetune.compile,
         "seconds": time.perf_counter() - started,
     }
-    if transfer is not None:
-        metrics.update(transfer.metrics(model), transfer=transfer.describe(), head_epochs=settings.head_epochs)
+    if kept["transfer"] is not None:
+        metrics.update(kept["transfer"].metrics(model), transfer=kept["transfer"].describe(), head_epochs=settings.head_epochs)
     atomic_write_json(final_dir / "metrics.json", metrics)
-    store.append("finetuned", trial=record.number, test_accuracy=test["accuracy"], epochs=epochs, sha256=model_sha256)
+    store.append(
+        "finetuned", trial=record.number, test_accuracy=test["accuracy"], epochs=epochs, seeds=len(runs), sha256=model_sha256
+    )
     return metrics
+
+
+def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> dict[str, Any]:
+    """One final training (with early stopping on a held-out slice) and its test metrics."""
+    import torch
+
+    from nasxfer.data.loader import BatchLoader, augment_for
+    from nasxfer.data.registry import Split, merge
+    from nasxfer.data.splits import stratified_split
+    from nasxfer.errors import TrainingInterrupted
+    from nasxfer.models.build import build_model, preprocess_for
+    from nasxfer.train import evaluate, fit, seed_everything, use_channels_last
+
+    settings = config.finetune
+    seed_everything(seed)
+    model = build_model(config.model, data.channels, len(data.class_names)).to(device)
+    channels_last = use_channels_last(config.train.channels_last, device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    preprocess = preprocess_for(config.model, data, model)
+    batch_size = settings.batch_size or config.train.batch_size
+    loader = dict(device=device, preprocess=preprocess, channels_last=channels_last, num_workers=config.data.num_workers)
+
+    train_split, holdout = merge(data.train, data.val), None
+    transfer_model = config.model.kind == "transfer"
+    if settings.holdout > 0 and isinstance(train_split, Split) and not transfer_model:
+        keep, held = stratified_split(train_split.labels.numpy(), [1 - settings.holdout, settings.holdout], seed)
+        train_split, holdout = train_split.subset(keep), train_split.subset(held)
+    train_batches = BatchLoader(
+        train_split, batch_size=batch_size, augment=augment_for(config.data, data), shuffle=True, seed=seed, **loader
+    )
+    warmup_epochs = settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1)
+    trained = _compiled(model) if settings.compile else model
+    transfer, best = None, _BestEpoch(settings.patience)
+    if transfer_model:
+        from nasxfer.transfer_fit import finetune_phases, fit_transfer
+
+        fit_result, transfer = fit_transfer(
+            model, config, data, preprocess, device,
+            phases=finetune_phases(config, epochs, settings.lr, warmup_epochs),
+            train_batches=train_batches, val_batches=None, train_splits=("train", "val"), val_split=None,
+            seed=seed, channels_last=channels_last, on_epoch=on_epoch,
+        )  # fmt: skip
+    else:
+        holdout_batches = BatchLoader(holdout, batch_size=max(256, batch_size), **loader) if holdout is not None else None
+
+        def each_epoch(row):
+            if holdout is not None:
+                best.observe(row, model)
+            if on_epoch is not None:
+                on_epoch(row)
+
+        try:
+            fit_result = fit(
+                trained, train_batches, holdout_batches, config.train, len(data.class_names),
+                epochs=epochs, lr=settings.lr, warmup_epochs=warmup_epochs, on_epoch=each_epoch,
+                should_stop=best.should_stop,
+            )  # fmt: skip
+        except TrainingInterrupted:  # early stopping: patience ran out
+            fit_result = None
+        if best.state is not None:
+            model.load_state_dict(best.state)  # the best epoch on the held-out slice, not the last
+    test_batches = BatchLoader(data.test, batch_size=max(256, batch_size), **loader)
+    return {
+        "seed": seed,
+        "model": model,
+        "preprocess": preprocess,
+        "test": evaluate(model, test_batches, len(data.class_names)),
+        "curve": fit_result.curve if fit_result is not None else best.curve,
+        "best_epoch": best.epoch,
+        "holdout_images": len(holdout) if holdout is not None else 0,
+        "train_images": len(train_split),
+        "transfer": transfer,
+    }
+
+
+class _BestEpoch:
+    """Tracks the best held-out accuracy: keeps that epoch's weights, counts patience."""
+
+    def __init__(self, patience: int | None):
+        self.patience = patience
+        self.score = -1.0
+        self.epoch: int | None = None
+        self.state: dict | None = None
+        self.curve: list[dict] = []
+        self.since_best = 0
+
+    def observe(self, row: dict, model) -> None:
+        self.curve.append(row)
+        if row["val_accuracy"] > self.score:
+            self.score, self.epoch, self.since_best = row["val_accuracy"], row["epoch"], 0
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.since_best += 1
+
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.since_best >= self.patience
+
+
+def _compiled(model):
+    """``torch.compile`` for the one long final training (never per trial: compiling takes
+    minutes, a trial often less). Shares parameters with ``model``."""
+    import torch
+
+    return torch.compile(model)
 
 
 def _export_default(model, payload, final_dir, run_id) -> None:

@@ -1,0 +1,62 @@
+"""The final training: early stopping on a held-out slice, several seeds, optional compile."""
+
+import json
+
+import torch
+from typer.testing import CliRunner
+
+from nasxfer.cli import app
+from nasxfer.finetune import finetune_run
+from nasxfer.store import resolve_run
+
+cli = CliRunner()
+
+
+def searched_run(write_config, tiny_dict, runs_dir, **finetune):
+    tiny_dict["finetune"].update(finetune)
+    assert cli.invoke(app, ["search", str(write_config(tiny_dict)), "-q", "--set", "search.budget.trials=1"]).exit_code == 0
+    return resolve_run(runs_dir, "latest")
+
+
+def test_best_epoch_on_the_holdout_is_restored(write_config, tiny_dict, runs_dir, monkeypatch):
+    store = searched_run(write_config, tiny_dict, runs_dir, holdout=0.2, epochs=4)
+    metrics = finetune_run(store)
+    held = [row["val_accuracy"] for row in metrics["curve"]]
+    assert len(held) == 4 and metrics["holdout_images"] > 0
+    assert metrics["best_epoch"] == 1 + held.index(max(held))  # first epoch reaching the best
+    assert metrics["train_images"] + metrics["holdout_images"] == 120  # train+val of 160 images, test 40 apart
+    assert metrics["test_images"] == 40
+
+
+def test_patience_stops_early(write_config, tiny_dict, runs_dir, monkeypatch):
+    import nasxfer.finetune as finetune
+
+    store = searched_run(write_config, tiny_dict, runs_dir, holdout=0.2, epochs=6, patience=1)
+    scores = iter([0.5, 0.4, 0.3, 0.9, 0.9, 0.9])  # no gain after epoch 1 → stop after epoch 2
+    real_observe = finetune._BestEpoch.observe
+    monkeypatch.setattr(finetune._BestEpoch, "observe", lambda self, row, model: real_observe(self, {**row, "val_accuracy": next(scores)}, model))
+    metrics = finetune_run(store)
+    assert len(metrics["curve"]) == 2 and metrics["best_epoch"] == 1
+
+
+def test_seeds_report_mean_and_std(write_config, tiny_dict, runs_dir):
+    store = searched_run(write_config, tiny_dict, runs_dir, epochs=1)
+    result = cli.invoke(app, ["finetune", "latest", "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    assert "over 2 seeds: test accuracy" in result.output
+    metrics = json.loads((store.path / "final" / "metrics.json").read_text())
+    accuracies = [s["test_accuracy"] for s in metrics["seeds"]]
+    assert [s["seed"] for s in metrics["seeds"]] == [0, 1]
+    assert abs(metrics["test_accuracy_mean"] - sum(accuracies) / 2) < 1e-12
+    assert metrics["test_accuracy"] == accuracies[0]  # the kept model is the first seed's
+
+
+def test_compile_only_for_the_final_model(write_config, tiny_dict, runs_dir, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or model)
+    tiny_dict["finetune"].update(compile=True, epochs=1)
+    assert cli.invoke(app, ["search", str(write_config(tiny_dict)), "-q", "--set", "search.budget.trials=2"]).exit_code == 0
+    assert compiled == []  # no trial compiles
+    assert cli.invoke(app, ["finetune", "latest"]).exit_code == 0
+    assert len(compiled) == 1
+    assert json.loads((resolve_run(runs_dir, "latest").path / "final" / "metrics.json").read_text())["compiled"] is True
