@@ -39,7 +39,7 @@ def main() -> None:
             cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=0.05, device="cuda", amp=amp, channels_last=layout)
             bare_loop(split, cfg, 10)  # warm-up: cuDNN autotuning, allocator
             runs = interleaved({"bare": lambda: bare_loop(split, cfg, 10), "ours": lambda: nasxfer_trial(split, cfg, 10)}, args.repeats)
-            bare, ours = median(runs["bare"]), median(runs["ours"])
+            bare, ours = median([r[0] for r in runs["bare"]]), median([r[0] for r in runs["ours"]])
             print(f"| {amp} | {layout} | {bare:,.0f} | {ours:,.0f} | {ours / bare:.3f} |")
 
 
