@@ -207,6 +207,7 @@ class StrategyConfig(BaseModel):
 
 
 class Budget(Strict):
+    # candidates: a trial a scheduler pauses and promotes counts once, whatever its rungs
     trials: int | None = Field(20, ge=1, le=1_000_000)
     minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
 
@@ -240,6 +241,24 @@ class EvaluatorConfig(Strict):
     table: str | None = None
 
 
+class SchedulerConfig(Strict):
+    """Multi-fidelity: trials train to rungs of ``min_epochs · eta^k`` epochs (and finally
+    ``train.epochs``), and only the best go on. Checks that involve other sections (the
+    epochs, the objective, the evaluator) are in ``nasxfer.schedulers.check_scheduler``."""
+
+    name: str
+    min_epochs: int = Field(1, ge=1, le=10_000)  # the first rung
+    eta: int = Field(3, ge=2, le=100)  # rungs grow by this factor; the best 1/eta go on
+    brackets: int | None = Field(None, ge=1, le=64)  # hyperband, asha: how many starting rungs
+
+    @field_validator("name")
+    @classmethod
+    def _known_scheduler(cls, name: str) -> str:
+        from nasxfer.schedulers import SCHEDULER_NAMES
+
+        return _known(name, SCHEDULER_NAMES, "scheduler")
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
@@ -247,6 +266,7 @@ class SearchConfig(Strict):
     budget: Budget = Budget()
     objective: Objective = Objective()
     max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
+    scheduler: SchedulerConfig | None = None  # None: every trial trains train.epochs
 
 
 # --------------------------------------------------------------------------- training
