@@ -259,6 +259,15 @@ class SchedulerConfig(Strict):
         return _known(name, SCHEDULER_NAMES, "scheduler")
 
 
+class PrunerConfig(Strict):
+    """Stops a trial after an epoch at which it is worse than the median of the complete
+    trials at that epoch (``nasxfer.pruning``)."""
+
+    name: Literal["median"] = "median"
+    warmup_epochs: int = Field(1, ge=0, le=10_000)  # never prune at or before this epoch
+    min_trials: int = Field(3, ge=1, le=100_000)  # complete trials needed at an epoch before pruning there
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
@@ -267,6 +276,7 @@ class SearchConfig(Strict):
     objective: Objective = Objective()
     max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
     scheduler: SchedulerConfig | None = None  # None: every trial trains train.epochs
+    pruner: PrunerConfig | None = None
 
 
 # --------------------------------------------------------------------------- training

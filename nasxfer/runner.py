@@ -6,7 +6,7 @@ kept, an unfinished trial is re-run from its last verified epoch checkpoint, and
 strategy and the scheduler, replaying the same history, decide what they would have.
 
 What runs next is the ``planning.Planner``'s business (scheduler, warm start, strategy);
-how long a trial trains is its plan's.
+how long a trial trains is its plan's; whether it stops early is the pruner's.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from nasxfer.errors import NasxferError, TrainingInterrupted
 from nasxfer.failures import free_accelerator_memory, is_out_of_memory
 from nasxfer.faults import crash_point
 from nasxfer.planning import PlannedTrial, Planner
+from nasxfer.pruning import create_pruner
 from nasxfer.reporting import Reporter
 from nasxfer.schedulers import create_scheduler
 from nasxfer.space import SearchSpace
@@ -56,6 +57,7 @@ def check_search_setup(config: Config) -> SearchSpace:
     objective = objective_of(config)
     create_strategy(config.search.strategy.name, space, config.seed, objective, config.search.strategy.options)
     create_scheduler(config, objective)
+    create_pruner(config, objective)
     return space
 
 
@@ -111,6 +113,7 @@ def run_search(
         config.search.strategy.name, space, config.seed, objective, config.search.strategy.options
     )
     scheduler = create_scheduler(config, objective)
+    pruner = create_pruner(config, objective)
     with store.lock():
         history = store.history()
         spent_before = store.spent_seconds()
@@ -126,6 +129,7 @@ def run_search(
             reporter.trial_finished(trial, objective.best(history))
 
         planner = Planner(config, store, strategy, scheduler, (), seed_of=lambda number: trial_seed(config, number))
+        prune = None if pruner is None else (lambda row, epochs: pruner.check(history, row, epochs))
         pending = planner.unfinished(history)
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
         reporter.search_started(store.run_id, config, space, resumed=len(history))
@@ -146,7 +150,7 @@ def run_search(
             if plan is None:
                 stop_reason = planner.stop_reason
                 break
-            trial = _run_trial(config, store, evaluator, plan, reporter, stop)
+            trial = _run_trial(config, store, evaluator, plan, reporter, stop, prune)
             if trial is None:  # stopped mid-trial; its checkpoint is journalled
                 stop_reason, interrupted = "stopped by request", True
                 break
@@ -168,9 +172,9 @@ def run_search(
     return outcome
 
 
-def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> TrialRecord | None:
+def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop, prune=None) -> TrialRecord | None:
     """Evaluate one candidate, up to ``plan.epochs``; a failure is a result. None when a stop
-    interrupted it.
+    interrupted it. ``prune(row, epochs)`` gives a reason to stop after an epoch, or None.
 
     An out-of-memory failure is retried once at half the batch size before it counts.
     """
@@ -182,6 +186,14 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
         trial_config = config.apply(values)
     except NasxferError as exc:
         return _failed(plan, values, exc, started, store)
+    pruned: list[str] = []
+
+    def should_prune(row) -> bool:
+        reason = prune(row, trial_config.train.epochs)
+        if reason:
+            pruned.append(reason)
+        return reason is not None
+
     while True:
         full = trial_config.train.epochs
         epochs = min(plan.epochs or full, full)
@@ -196,6 +208,7 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
                 checkpoints=checkpoints,
                 should_stop=lambda: stop.requested,
                 stop_at_epoch=epochs if epochs < full else None,
+                should_prune=should_prune if prune is not None else None,
             )
         except TrainingInterrupted as exc:
             store.append("trial_interrupted", number=plan.number, epoch=exc.epoch)
@@ -213,7 +226,11 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
         metrics = dict(outcome.metrics)
         if retried_oom:
             metrics["batch_size"] = float(trial_config.train.batch_size)
-        state = TrialState.PAUSED if epochs < full else TrialState.COMPLETE
+        if pruned:
+            state = TrialState.PRUNED
+            checkpoints.clear()  # a pruned trial never continues
+        else:
+            state = TrialState.PAUSED if epochs < full else TrialState.COMPLETE
         return TrialRecord(
             number=plan.number,
             key=plan.candidate.key,
@@ -225,6 +242,7 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
             seed=plan.seed,
             checksums=dict(getattr(outcome, "checksums", {}) or {}),
             bracket=plan.bracket,
+            reason=pruned[0] if pruned else None,
         )
 
 

@@ -209,6 +209,7 @@ def test_rungs_of_fit_continue_the_same_training(tiny_config):
         ({"search.objective": {"metric": "params", "mode": "min"}}, "search.scheduler: the objective 'params'"),
         ({"search.scheduler.min_epochs": 9}, "search.scheduler.min_epochs: 9 leaves no rung"),
         ({"search.scheduler.brackets": 2}, "search.scheduler.brackets: successive_halving has one"),
+        ({"search.pruner": {"name": "median"}}, "search.pruner: a scheduler already stops trials"),
         ({"search.space.train.epochs": {"low": 2, "high": 9}}, "search.space.train.epochs: with a scheduler"),
     ],
 )
