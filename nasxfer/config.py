@@ -268,6 +268,21 @@ class PrunerConfig(Strict):
     min_trials: int = Field(3, ge=1, le=100_000)  # complete trials needed at an epoch before pruning there
 
 
+class WarmStartConfig(Strict):
+    """Start with the best ``top`` trials of the earlier run ``run`` (``nasxfer.warm_start``).
+
+    ``search.warm_start: <run-id>`` is short for ``{run: <run-id>}``.
+    """
+
+    run: str
+    top: int = Field(5, ge=1, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _run_id_alone(cls, data: Any) -> Any:
+        return {"run": data} if isinstance(data, str) else data
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
@@ -277,6 +292,7 @@ class SearchConfig(Strict):
     max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
     scheduler: SchedulerConfig | None = None  # None: every trial trains train.epochs
     pruner: PrunerConfig | None = None
+    warm_start: WarmStartConfig | None = None
 
 
 # --------------------------------------------------------------------------- training

@@ -28,6 +28,7 @@ from nasxfer.space import SearchSpace
 from nasxfer.store import RunStore
 from nasxfer.strategies import create_strategy
 from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained, merge_record
+from nasxfer.warm_start import journalled_warm_start
 
 
 @dataclass
@@ -52,7 +53,10 @@ class StopRequest:
 
 
 def check_search_setup(config: Config) -> SearchSpace:
-    """Everything about a search that can be checked without data or training; returns the space."""
+    """Everything about a search that can be checked without data or training; returns the space.
+
+    (The warm-start run is checked by ``warm_start.warm_start_candidates``: it needs the runs folder.)
+    """
     space = SearchSpace.from_config(config)
     objective = objective_of(config)
     create_strategy(config.search.strategy.name, space, config.seed, objective, config.search.strategy.options)
@@ -128,7 +132,10 @@ def run_search(
             crash_point("between_trials")
             reporter.trial_finished(trial, objective.best(history))
 
-        planner = Planner(config, store, strategy, scheduler, (), seed_of=lambda number: trial_seed(config, number))
+        planner = Planner(
+            config, store, strategy, scheduler, journalled_warm_start(config, store, space, objective),
+            seed_of=lambda number: trial_seed(config, number),
+        )
         prune = None if pruner is None else (lambda row, epochs: pruner.check(history, row, epochs))
         pending = planner.unfinished(history)
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
