@@ -23,9 +23,10 @@ def choose_trial(store: RunStore, number: int | None = None) -> TrialRecord:
         match = [r for r in history if r.number == number]
         if not match:
             raise NasxferError(f"--trial: run '{store.run_id}' has no finished trial {number}")
-        if match[0].state is not TrialState.COMPLETE:
+        if match[0].state is TrialState.FAILED:
             raise NasxferError(f"--trial: trial {number} of '{store.run_id}' did not complete ({match[0].error})")
-        return match[0]
+        return match[0]  # a paused or pruned trial too: finetuning retrains it from scratch
+    # complete trials first; only when none is, the best of those trained furthest
     best = objective_of(store.config()).best(history)
     if best is None:
         raise NasxferError(f"run '{store.run_id}': no completed trial to finetune (run or resume the search first)")

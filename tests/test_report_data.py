@@ -25,6 +25,8 @@ SCHEMA = {
     "objective": dict,
     "env": dict,
     "trials": dict,
+    "scheduler": (str, type(None)),
+    "epochs_trained": int,
     "search_seconds": float,
     "stop_reason": (str, type(None)),
     "best": (dict, type(None)),
@@ -37,7 +39,7 @@ SCHEMA = {
 }
 LEADERBOARD_ROW = {
     "rank", "trial", "state", "metric", "val_accuracy", "val_f1", "params",
-    "images_per_second", "seconds_per_epoch", "seconds", "values", "error",
+    "images_per_second", "seconds_per_epoch", "seconds", "values", "error", "epochs", "reason",
 }
 
 
@@ -53,7 +55,7 @@ def test_report_json_schema_is_pinned(fake_run):
         assert isinstance(report[key], kind), key
     assert report["schema"] == 1
     assert set(report["objective"]) == {"metric", "mode"}
-    assert set(report["trials"]) == {"total", "complete", "failed"}
+    assert set(report["trials"]) == {"total", "complete", "failed", "paused", "pruned"}
     assert set(report["env"]) == {"nasxfer", "python", "torch", "device", "device_name", "git_revision", "started"}
     assert set(report["best"]) == {"trial", "metric", "values", "metrics"}
     assert all(set(row) == LEADERBOARD_ROW for row in report["leaderboard"])
