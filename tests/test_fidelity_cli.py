@@ -1,11 +1,19 @@
-"""Multi-fidelity end to end: a tiny real ASHA search through the CLI, resumed, reported, finetuned."""
+"""Multi-fidelity end to end: tiny real ASHA searches through the CLI, resumed (after a kill too),
+reported, finetuned."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
+import yaml
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.store import resolve_run
+from nasxfer.config import validate_config
+from nasxfer.runner import run_search
+from nasxfer.store import RunStore, resolve_run
 
 
 def json_events(output):
@@ -57,3 +65,30 @@ def test_an_unknown_warm_start_run_fails_before_a_run_folder_exists(write_config
     result = CliRunner().invoke(app, ["search", str(write_config(tiny_dict))])
     assert result.exit_code == 2 and "search.warm_start: run 'no-such-run': no such run" in result.output
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_a_kill_inside_a_promotion_then_resume_loses_nothing(tmp_path, tiny_dict):
+    """SIGKILL right after the promoted trial's epoch-2 checkpoint (the run's 4th): the resumed
+    run trains only that trial's epoch 3 and ends as an uninterrupted run does."""
+    tiny_dict["train"]["epochs"] = 3
+    tiny_dict["search"]["scheduler"] = {"name": "asha"}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(tiny_dict))
+    env = {**os.environ, "NASXFER_RUNS_DIR": str(tmp_path / "runs"), "NASXFER_FAULT": "journal:checkpoint:4"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "nasxfer.cli", "search", str(config), "-q"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    def summary(history):
+        return [(r.number, r.key, r.state.value, r.epochs_reached, r.metrics["val_accuracy"]) for r in history]
+
+    store = resolve_run(tmp_path / "runs", "latest")
+    pending = store.interrupted_trial()
+    assert pending["event"] == "trial_promoted"
+    resumed = CliRunner().invoke(app, ["search", "--resume", "latest", "--runs-dir", str(tmp_path / "runs"), "--log-format", "json"])
+    assert resumed.exit_code == 0, resumed.output
+    trained = [(e["trial"], e["epoch"]) for e in json_events(resumed.output) if e["event"] == "epoch_finished"]
+    assert trained[0] == (pending["number"], 3)  # epochs 1 and 2 came from its checkpoint
+    reference = run_search(validate_config(tiny_dict), RunStore.create(tmp_path / "reference", validate_config(tiny_dict), {}))
+    assert summary(store.history()) == summary(reference.history)
