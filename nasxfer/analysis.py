@@ -11,7 +11,7 @@ import math
 import statistics
 from typing import Any, Mapping, Sequence
 
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def best_so_far(history: Sequence[TrialRecord], objective: ObjectiveSpec) -> list[dict[str, Any]]:
@@ -19,16 +19,17 @@ def best_so_far(history: Sequence[TrialRecord], objective: ObjectiveSpec) -> lis
 
     ``elapsed_seconds`` is the training time of the trials so far (the sum of their
     ``seconds``), not wall-clock time: it does not count gaps between a stop and a resume.
+    The running best follows ``ObjectiveSpec.best``: complete trials outrank lower-fidelity ones.
     """
     rows = []
     elapsed = 0.0
-    best_score: float | None = None
+    best: TrialRecord | None = None
     best_value: float | None = None
     for record in history:
         elapsed += record.seconds
         score = objective.score(record)
-        if score is not None and (best_score is None or score > best_score):
-            best_score, best_value = score, record.metrics[objective.metric]
+        if score is not None and (best is None or objective.rank_key(record) > objective.rank_key(best)):
+            best, best_value = record, record.metrics[objective.metric]
         rows.append(
             {
                 "trial": record.number,
@@ -55,7 +56,7 @@ def pareto_points(
     points = [
         (record.number, record.metrics[x.metric], record.metrics[y.metric], x.score(record), y.score(record))
         for record in history
-        if x.score(record) is not None and y.score(record) is not None
+        if record.state is TrialState.COMPLETE and x.score(record) is not None and y.score(record) is not None
     ]
     rows = []
     for number, x_value, y_value, x_score, y_score in points:
@@ -77,7 +78,12 @@ def dimension_effects(
     choice matters where the layer is. Ranges are left out: their values rarely repeat.
     Values that no completed trial had are listed with ``count`` 0, so gaps show.
     """
-    scored = [(record, record.metrics[objective.metric]) for record in history if objective.score(record) is not None]
+    # complete trials only: a metric measured after fewer epochs is not comparable
+    scored = [
+        (record, record.metrics[objective.metric])
+        for record in history
+        if record.state is TrialState.COMPLETE and objective.score(record) is not None
+    ]
     effects = []
     for path, spec in space.items():
         if spec.choices is None:

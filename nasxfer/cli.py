@@ -136,7 +136,12 @@ def search(
     else:
         cfg = load_config(config, overrides)
     # Everything that can be checked without training is checked before the run folder exists.
-    check_search_setup(cfg)
+    space = check_search_setup(cfg)
+    if resume is None:  # a resumed run has its warm-start candidates in its journal
+        from nasxfer.runner import objective_of
+        from nasxfer.warm_start import warm_start_candidates
+
+        warm_start_candidates(cfg, _runs_dir(runs_dir), space, objective_of(cfg))
     check_log_outputs(cfg)
     evaluator = make_evaluator(cfg)
     evaluator.prepare(cfg)  # a bad data path fails here

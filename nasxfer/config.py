@@ -330,6 +330,7 @@ class StrategyConfig(BaseModel):
 
 
 class Budget(Strict):
+    # candidates: a trial a scheduler pauses and promotes counts once, whatever its rungs
     trials: int | None = Field(20, ge=1, le=1_000_000)
     minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
 
@@ -393,6 +394,48 @@ class LatencyConfig(Strict):
     repeats: int = Field(10, ge=1, le=10_000)
 
 
+class SchedulerConfig(Strict):
+    """Multi-fidelity: trials train to rungs of ``min_epochs · eta^k`` epochs (and finally
+    ``train.epochs``), and only the best go on. Checks that involve other sections (the
+    epochs, the objective, the evaluator) are in ``nasxfer.schedulers.check_scheduler``."""
+
+    name: str
+    min_epochs: int = Field(1, ge=1, le=10_000)  # the first rung
+    eta: int = Field(3, ge=2, le=100)  # rungs grow by this factor; the best 1/eta go on
+    brackets: int | None = Field(None, ge=1, le=64)  # hyperband, asha: how many starting rungs
+
+    @field_validator("name")
+    @classmethod
+    def _known_scheduler(cls, name: str) -> str:
+        from nasxfer.schedulers import SCHEDULER_NAMES
+
+        return _known(name, SCHEDULER_NAMES, "scheduler")
+
+
+class PrunerConfig(Strict):
+    """Stops a trial after an epoch at which it is worse than the median of the complete
+    trials at that epoch (``nasxfer.pruning``)."""
+
+    name: Literal["median"] = "median"
+    warmup_epochs: int = Field(1, ge=0, le=10_000)  # never prune at or before this epoch
+    min_trials: int = Field(3, ge=1, le=100_000)  # complete trials needed at an epoch before pruning there
+
+
+class WarmStartConfig(Strict):
+    """Start with the best ``top`` trials of the earlier run ``run`` (``nasxfer.warm_start``).
+
+    ``search.warm_start: <run-id>`` is short for ``{run: <run-id>}``.
+    """
+
+    run: str
+    top: int = Field(5, ge=1, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _run_id_alone(cls, data: Any) -> Any:
+        return {"run": data} if isinstance(data, str) else data
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
@@ -405,6 +448,9 @@ class SearchConfig(Strict):
     latency: LatencyConfig = LatencyConfig()
     max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
     max_rejects: int = Field(100, ge=1, le=1_000_000)  # this many rejected candidates in a row end it
+    scheduler: SchedulerConfig | None = None  # None: every trial trains train.epochs
+    pruner: PrunerConfig | None = None
+    warm_start: WarmStartConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -64,10 +64,17 @@ class TrainingEvaluator:
         on_epoch: Callable[[dict[str, float]], None] | None = None,
         checkpoints=None,
         should_stop: Callable[[], bool] | None = None,
+        stop_at_epoch: int | None = None,
+        should_prune: Callable[[dict[str, float]], bool] | None = None,
     ) -> TrialOutcome:
         """Train one candidate. With ``checkpoints`` (``store.TrialCheckpoints``) the training
         state is saved after every epoch and an earlier one is continued from; with
-        ``should_stop`` training can end early with ``TrainingInterrupted``."""
+        ``should_stop`` training can end early with ``TrainingInterrupted``.
+
+        ``stop_at_epoch`` (a scheduler's rung) and ``should_prune`` (a pruner) end training
+        early and normally, as ``fit`` describes; the outcome is then the trial's at the epoch
+        reached, and its last checkpoint stays, for a promotion to continue from. Checkpoints
+        are cleared once the trial has trained all of ``train.epochs``."""
         import torch
 
         from nasxfer.checkpoint import model_payload, save_model
@@ -119,7 +126,8 @@ class TrainingEvaluator:
             from nasxfer.transfer_fit import fit_transfer, search_phases
 
             # Transfer trials are short (often heads on cached features): an interrupted one
-            # restarts rather than resuming from an epoch checkpoint.
+            # restarts rather than resuming from an epoch checkpoint, and schedulers and the
+            # pruner do not cut them short.
             result, transfer = fit_transfer(
                 model, config, data, preprocess, device, phases=search_phases(config),
                 train_batches=train_batches, val_batches=val_batches, seed=seed,
@@ -136,9 +144,11 @@ class TrainingEvaluator:
                 resume=checkpoints.latest() if checkpoints is not None else None,
                 on_checkpoint=checkpoints.save if checkpoints is not None else None,
                 should_stop=should_stop,
+                stop_at_epoch=stop_at_epoch,
+                should_prune=should_prune,
             )
         model_sha256 = save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
-        if checkpoints is not None:
+        if checkpoints is not None and len(result.curve) >= config.train.epochs:
             checkpoints.clear()  # the finished model supersedes the training state
 
         final = result.final

@@ -25,9 +25,10 @@ def choose_trial(store: RunStore, number: int | None = None, pick: str = "best",
         match = [r for r in history if r.number == number]
         if not match:
             raise NasxferError(f"--trial: run '{store.run_id}' has no finished trial {number}")
-        if match[0].state is not TrialState.COMPLETE:
+        if match[0].state in (TrialState.FAILED, TrialState.REJECTED):
             raise NasxferError(f"--trial: trial {number} of '{store.run_id}' did not complete ({match[0].error})")
-        return match[0]
+        return match[0]  # a paused or pruned trial too: finetuning retrains it from scratch
+    # objective.best ranks complete trials first, then those trained furthest
     chosen = pick_trial(history, objectives_of(store.config()), pick, within)
     if chosen is None:
         raise NasxferError(f"run '{store.run_id}': no completed trial to finetune (run or resume the search first)")

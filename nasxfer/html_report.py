@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from nasxfer.analysis import short_value
 from nasxfer.plots import Plot
 from nasxfer.provenance import device_text
-from nasxfer.report import duration_text
+from nasxfer.report import duration_text, metric_text, trials_text
 
 # Images only from data: URIs, styles only inline, no scripts, no fetches.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -80,8 +80,8 @@ def _summary(report: dict[str, Any]) -> str:
         ("strategy", report["strategy"]),
         ("backbone", report["backbone"]),
         ("objective", f"{objective['metric']} ({objective['mode']})"),
-        ("trials", f"{trials['complete']} complete, {trials['failed']} failed, {trials['total']} in all"),
-        ("training time", duration_text(report["search_seconds"])),
+        ("trials", f"{trials_text(trials)}, {trials['total']} in all"),
+        ("training", f"{report.get('epochs_trained', '-')} epochs, {duration_text(report['search_seconds'])}"),
         ("stopped", report["stop_reason"] or "-"),
         ("device", device_text(env)),
         ("torch", env.get("torch") or "-"),
@@ -110,11 +110,11 @@ def _leaderboard(report: dict[str, Any]) -> str:
     head = ("rank", "trial", report["objective"]["metric"], "val_f1", "params", "img/s", "s/epoch", "seconds", "values")
     body = []
     for row in report["leaderboard"]:
-        complete = row["state"] == "complete"
-        metric = _num(row["metric"]) if complete else escape(row["state"])
+        complete = row["state"] != "failed"  # paused and pruned trials have a metric, at fewer epochs
+        metric = escape(metric_text(row)) if complete else escape(row["state"])
         values = ", ".join(f"{k.split('.')[-1]}={short_value(v)}" for k, v in row["values"].items())
-        if row["error"]:
-            values += f" — {row['error'][:200]}"
+        if row["error"] or row.get("reason"):
+            values += f" — {(row['error'] or row['reason'])[:200]}"
         cells = [
             (str(row["rank"] or ""), "num"),
             (str(row["trial"]), "num"),

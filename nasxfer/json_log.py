@@ -73,6 +73,7 @@ class JsonLinesReporter(Reporter):
             run_id=outcome.run_id,
             stop_reason=outcome.stop_reason,
             trials=len(outcome.history),
+            epochs=getattr(outcome, "epochs", None),
             seconds=outcome.seconds,
             best=None if best is None else {"trial": best.number, "metric": best.metrics.get(self.metric), "values": best.values},
         )

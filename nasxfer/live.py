@@ -130,17 +130,22 @@ class PlainReporter(Reporter):
     def trial_finished(self, record, best) -> None:
         if self.quiet:
             return
-        if record.state.value == "complete":
+        state = record.state.value
+        if state in ("complete", "paused"):
             value = record.metrics.get(self.metric)
             best_text = f" (best {best.metrics.get(self.metric):.4f}, trial {best.number})" if best else ""
-            self._line(f"trial {record.number} complete: {self.metric} {value:.4f} in {record.seconds:.1f}s{best_text}")
+            what = "complete" if state == "complete" else f"paused after {record.epochs_reached} epochs"
+            self._line(f"trial {record.number} {what}: {self.metric} {value:.4f} in {record.seconds:.1f}s{best_text}")
+        elif state == "pruned":
+            self._line(f"trial {record.number} pruned after {record.epochs_reached} epochs: {record.reason}")
         else:
             self._line(f"trial {record.number} failed: {record.error}")
 
     def search_finished(self, outcome) -> None:
         best = outcome.best
         best_text = f"best {self.metric} {best.metrics.get(self.metric):.4f} (trial {best.number})" if best else "no completed trial"
-        self._line(f"search stopped: {outcome.stop_reason}; {len(outcome.history)} trials, {best_text}")
+        epochs = f", {outcome.epochs} epochs" if getattr(outcome, "epochs", 0) else ""
+        self._line(f"search stopped: {outcome.stop_reason}; {len(outcome.history)} trials{epochs}, {best_text}")
 
     def message(self, text: str) -> None:
         self._line(text)
@@ -181,6 +186,7 @@ class LiveReporter(PlainReporter):
         self.target_trials: int | None = None
         self.time_limit: float | None = None
         self.finished = 0  # trials in the journal, resumed ones included: the trial budget counts them
+        self.numbers: set[int] = set()  # trials finished in this session
         self.session_seconds: list[float] = []  # durations of the trials finished in this session
         self.trial_started_at: float | None = None
         self.trial_fraction = 0.0
@@ -257,15 +263,20 @@ class LiveReporter(PlainReporter):
         self.progress.update(self.task, completed=row["epoch"], status=status)
 
     def trial_finished(self, record, best) -> None:
-        if record.state.value == "complete":
+        state = record.state.value
+        if state == "complete":
             value = f"{record.metrics.get(self.metric):.4f}"
+        elif state in ("paused", "pruned"):
+            value = f"{record.metrics.get(self.metric, float('nan')):.4f} [dim]{state} @{record.epochs_reached}[/dim]"
         else:
             value = f"[red]failed[/red] {escape(record.error[:40]) if record.error else ''}"
         if best is not None:
             self.best_text = f"{best.metrics.get(self.metric):.4f} (#{best.number})"
         values = escape(_values_text(record.values))
         self.rows.append((str(record.number), value, self.best_text, f"{record.seconds:.1f}", values))
-        self.finished += 1
+        if record.number not in self.numbers:  # a promoted trial finishes again but counts once
+            self.numbers.add(record.number)
+            self.finished += 1
         self.session_seconds.append(record.seconds)
         self.trial_started_at = None
         self.trial_fraction = 0.0

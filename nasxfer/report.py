@@ -16,7 +16,7 @@ from nasxfer.pareto import pareto_rank
 from nasxfer.pareto import ranked as rank_trials
 from nasxfer.runner import objective_of, objectives_of
 from nasxfer.store import RunStore, list_runs
-from nasxfer.trial import ObjectiveSpec, TrialState
+from nasxfer.trial import ObjectiveSpec, TrialState, epochs_trained
 
 REPORT_SCHEMA = 1
 CURVE_TRIALS = 5  # learning curves of this many of the best trials
@@ -51,6 +51,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "trial": r.number,
             "state": r.state.value,
             "pareto_front": fronts[r.number][0] if r.number in fronts else None,
+            "epochs": r.epochs_reached,
             "metric": r.metrics.get(objective.metric),
             "val_accuracy": r.metrics.get("val_accuracy"),
             "val_f1": r.metrics.get("val_f1"),
@@ -63,6 +64,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "seconds": round(r.seconds, 3),
             "values": r.values,
             "error": r.error,
+            "reason": r.reason,
         }
         for i, r in enumerate(ranked)
     ]
@@ -80,7 +82,11 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "complete": sum(r.state is TrialState.COMPLETE for r in history),
             "failed": sum(r.state is TrialState.FAILED for r in history),
             "rejected": sum(r.state is TrialState.REJECTED for r in history),
+            "paused": sum(r.state is TrialState.PAUSED for r in history),
+            "pruned": sum(r.state is TrialState.PRUNED for r in history),
         },
+        "scheduler": config.search.scheduler.name if config.search.scheduler else None,
+        "epochs_trained": epochs_trained(history),
         "search_seconds": round(float(sum(r.seconds for r in history)), 3),
         "stop_reason": stopped[-1]["reason"] if stopped else None,
         "best": None
@@ -127,7 +133,7 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
         "",
         f"- strategy: {report['strategy']}; backbone: {report['backbone']}; "
         f"objective: {metric} ({report['objective']['mode']})",
-        f"- trials: {report['trials']['complete']} complete, {report['trials']['failed']} failed; "
+        f"- trials: {trials_text(report['trials'])}; {report['epochs_trained']} epochs, "
         f"{report['search_seconds']:.1f} s of training",
     ]
     if report["env"].get("device"):
@@ -146,7 +152,7 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
     ]
     for row in report["leaderboard"]:
         values = ", ".join(f"{k}={short_value(v)}" for k, v in row["values"].items()).replace("|", "\\|")
-        value = _fmt(row["metric"]) if row["state"] == "complete" else row["state"]
+        value = metric_text(row)
         lines.append(
             f"| {row['rank'] or ''} | {row['trial']} | {value} | {_fmt_int(row['params'])} | "
             f"{_fmt_int(row['images_per_second'])} | {_fmt_seconds(row['seconds_per_epoch'])} | {row['seconds']:.1f} | {values} |"
@@ -172,7 +178,7 @@ def leaderboard_table(report: dict[str, Any]):
         table.add_column(column, justify="right")
     table.add_column("values", overflow="fold")
     for row in report["leaderboard"]:
-        value = _fmt(row["metric"]) if row["state"] == "complete" else f"[red]{row['state']}[/red]"
+        value = metric_text(row) if row["state"] != "failed" else "[red]failed[/red]"
         values = escape(", ".join(f"{k.split('.')[-1]}={short_value(v)}" for k, v in row["values"].items()))
         if row["error"]:
             values += f"  [dim]{escape(row['error'][:80])}[/dim]"
@@ -254,6 +260,22 @@ def duration_text(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def trials_text(trials: dict[str, int]) -> str:
+    """``5 complete, 1 failed`` and, when there are any, paused and pruned ones."""
+    parts = [f"{trials['complete']} complete", f"{trials['failed']} failed"]
+    parts += [f"{trials[state]} {state}" for state in ("paused", "pruned") if trials.get(state)]
+    return ", ".join(parts)
+
+
+def metric_text(row: dict[str, Any]) -> str:
+    """A leaderboard row's metric; a paused or pruned trial's says at which epoch it was measured."""
+    if row["state"] == "complete":
+        return _fmt(row["metric"])
+    if row["state"] in ("paused", "pruned") and row["metric"] is not None:
+        return f"{_fmt(row['metric'])} ({row['state']} @{row['epochs']})"
+    return row["state"]
 
 
 def _fmt(value: Any) -> str:

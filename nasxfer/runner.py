@@ -3,7 +3,10 @@
 It reports through a ``Reporter`` and never prints. Everything it knows comes from the
 journal, so a run that was stopped or killed continues where it was: finished trials are
 kept, an unfinished trial is re-run from its last verified epoch checkpoint, and the
-strategy, replaying the same history, proposes what it would have proposed.
+strategy and the scheduler, replaying the same history, decide what they would have.
+
+What runs next is the ``planning.Planner``'s business (scheduler, warm start, strategy);
+how long a trial trains is its plan's; whether it stops early is the pruner's.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from nasxfer.config import Config
 from nasxfer.errors import CandidateRejected, NasxferError, TrainingInterrupted
 from nasxfer.failures import free_accelerator_memory, is_out_of_memory
 from nasxfer.faults import crash_point
+from nasxfer.planning import PlannedTrial, Planner
+from nasxfer.pruning import create_pruner
 from nasxfer.reporting import Reporter
-from nasxfer.space import Candidate, SearchSpace
+from nasxfer.schedulers import create_scheduler
+from nasxfer.space import SearchSpace
 from nasxfer.store import RunStore
 from nasxfer.strategies import create_strategy
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained, merge_record
+from nasxfer.warm_start import journalled_warm_start
 
 
 @dataclass
@@ -32,6 +39,7 @@ class SearchOutcome:
     stop_reason: str
     seconds: float
     interrupted: bool = False
+    epochs: int = 0  # training epochs of the whole run (trial.epochs_trained)
 
 
 @dataclass
@@ -44,21 +52,19 @@ class StopRequest:
         self.requested = True
 
 
-@dataclass(frozen=True)
-class PlannedTrial:
-    number: int
-    candidate: Candidate
-    seed: int
-    resumed: bool = False  # an unfinished trial of an earlier session
-
-
 def check_search_setup(config: Config) -> SearchSpace:
-    """Everything about a search that can be checked without data or training; returns the space."""
+    """Everything about a search that can be checked without data or training; returns the space.
+
+    (The warm-start run is checked by ``warm_start.warm_start_candidates``: it needs the runs folder.)
+    """
     space = SearchSpace.from_config(config)
+    objective = objective_of(config)
     create_strategy(
-        config.search.strategy.name, space, config.seed, objective_of(config), config.search.strategy.options,
+        config.search.strategy.name, space, config.seed, objective, config.search.strategy.options,
         objectives_of(config),
     )
+    create_scheduler(config, objective)
+    create_pruner(config, objective)
     return space
 
 
@@ -120,6 +126,8 @@ def run_search(
         config.search.strategy.name, space, config.seed, objective, config.search.strategy.options,
         objectives_of(config),
     )
+    scheduler = create_scheduler(config, objective)
+    pruner = create_pruner(config, objective)
     with store.lock():
         history = store.history()
         spent_before = store.spent_seconds()
@@ -128,54 +136,58 @@ def run_search(
         def elapsed() -> float:
             return spent_before + time.monotonic() - started
 
-        pending = store.interrupted_trial()
+        def record(trial: TrialRecord) -> None:
+            merge_record(history, trial)
+            store.record_trial(trial, objectives_of(config), history, elapsed=elapsed())
+            crash_point("between_trials")
+            reporter.trial_finished(trial, objective.best(history))
+
+        planner = Planner(
+            config, store, strategy, scheduler, journalled_warm_start(config, store, space, objective),
+            seed_of=lambda number: trial_seed(config, number),
+        )
+        prune = None if pruner is None else (lambda row, epochs: pruner.check(history, row, epochs))
+        pending = planner.unfinished(history)
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
         reporter.search_started(store.run_id, config, space, resumed=len(history))
-        next_number = 1 + max((e["number"] for e in store.events() if e.get("event") == "trial_started"), default=0)
         interrupted = False
 
         while True:
-            stop_reason = _budget_spent(config, history, elapsed())
+            stop_reason = _time_spent(config, elapsed())
             if stop_reason:
                 break
             if stop.requested:
                 stop_reason, interrupted = "stopped by request", True
                 break
             if pending is not None:
-                plan = PlannedTrial(pending["number"], Candidate(pending["values"]), pending["seed"], resumed=True)
-                pending = None
+                plan, pending = pending, None
             else:
-                candidate = strategy.propose(history)
-                if candidate is None:
-                    stop_reason = "search space exhausted"
-                    break
-                plan = PlannedTrial(next_number, candidate, trial_seed(config, next_number))
-                next_number += 1
-                store.append(
-                    "trial_started", number=plan.number, key=candidate.key, values=candidate.as_dict(),
-                    seed=plan.seed, elapsed=elapsed(),
-                )
-            record = _run_trial(config, store, evaluator, plan, reporter, stop)
-            if record is None:  # stopped mid-trial; its checkpoint is journalled
+                plan = planner.next(history, record, elapsed())
+            if plan is None:
+                stop_reason = planner.stop_reason
+                break
+            trial = _run_trial(config, store, evaluator, plan, reporter, stop, prune)
+            if trial is None:  # stopped mid-trial; its checkpoint is journalled
                 stop_reason, interrupted = "stopped by request", True
                 break
-            history.append(record)
-            store.record_trial(record, objectives_of(config), history, elapsed=elapsed())
-            crash_point("between_trials")
-            reporter.trial_finished(record, objective.best(history))
+            record(trial)
             stop_reason = _too_many_in_a_row(config, history)
             if stop_reason:
                 break
 
         best = objective.best(history)
-        store.append("search_stopped", reason=stop_reason, best=best.number if best else None, elapsed=elapsed())
-    outcome = SearchOutcome(store.run_id, history, best, stop_reason, time.monotonic() - started, interrupted)
+        epochs = epochs_trained(history)
+        store.append(
+            "search_stopped", reason=stop_reason, best=best.number if best else None, epochs=epochs, elapsed=elapsed()
+        )
+    outcome = SearchOutcome(store.run_id, history, best, stop_reason, time.monotonic() - started, interrupted, epochs)
     reporter.search_finished(outcome)
     return outcome
 
 
-def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> TrialRecord | None:
-    """Evaluate one candidate; a failure is a result. None when a stop interrupted it.
+def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop, prune=None) -> TrialRecord | None:
+    """Evaluate one candidate, up to ``plan.epochs``; a failure is a result. None when a stop
+    interrupted it. ``prune(row, epochs)`` gives a reason to stop after an epoch, or None.
 
     An out-of-memory failure is retried once at half the batch size before it counts.
     """
@@ -187,8 +199,17 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
         trial_config = config.apply(values)
     except NasxferError as exc:
         return _failed(plan, values, exc, started, store)
+    pruned: list[str] = []
+
+    def should_prune(row) -> bool:
+        reason = prune(row, trial_config.train.epochs)
+        if reason:
+            pruned.append(reason)
+        return reason is not None
+
     while True:
-        epochs = trial_config.train.epochs
+        full = trial_config.train.epochs
+        epochs = min(plan.epochs or full, full)
         reporter.trial_started(plan.number, values, epochs)
         try:
             outcome = evaluator.evaluate(
@@ -199,6 +220,8 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
                 on_epoch=lambda row: reporter.epoch_finished(plan.number, row, epochs),
                 checkpoints=checkpoints,
                 should_stop=lambda: stop.requested,
+                stop_at_epoch=epochs if epochs < full else None,
+                should_prune=should_prune if prune is not None else None,
             )
         except TrainingInterrupted as exc:
             store.append("trial_interrupted", number=plan.number, epoch=exc.epoch)
@@ -227,30 +250,46 @@ def _run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop) -> 
         metrics = dict(outcome.metrics)
         if retried_oom:
             metrics["batch_size"] = float(trial_config.train.batch_size)
+        if pruned:
+            state = TrialState.PRUNED
+            checkpoints.clear()  # a pruned trial never continues
+        else:
+            state = TrialState.PAUSED if epochs < full else TrialState.COMPLETE
         return TrialRecord(
             number=plan.number,
             key=plan.candidate.key,
             values=values,
-            state=TrialState.COMPLETE,
+            state=state,
             metrics=metrics,
             curve=outcome.curve,
-            seconds=time.monotonic() - started,
+            seconds=_seconds(plan) + time.monotonic() - started,
             seed=plan.seed,
             checksums=dict(getattr(outcome, "checksums", {}) or {}),
+            bracket=plan.bracket,
+            reason=pruned[0] if pruned else None,
         )
+
+
+def _seconds(plan: PlannedTrial) -> float:
+    """Time a promoted trial already spent on earlier rungs: its ``seconds`` add up."""
+    return plan.previous.seconds if plan.previous is not None else 0.0
 
 
 def _failed(plan: PlannedTrial, values, exc: BaseException, started: float, store: RunStore) -> TrialRecord:
     store.append("trial_error", number=plan.number, traceback=traceback.format_exc(limit=20))
     store.checkpoints(plan.number).clear()
+    # A promoted trial that fails keeps the curve of its earlier rungs: its place in them stands.
+    previous = plan.previous
     return TrialRecord(
         number=plan.number,
         key=plan.candidate.key,
         values=values,
         state=TrialState.FAILED,
         error=_describe(exc),
-        seconds=time.monotonic() - started,
+        seconds=_seconds(plan) + time.monotonic() - started,
         seed=plan.seed,
+        curve=list(previous.curve) if previous is not None else [],
+        bracket=plan.bracket,
     )
 
 
@@ -267,13 +306,11 @@ def _too_many_in_a_row(config: Config, history: list[TrialRecord]) -> str | None
     return None
 
 
-def _budget_spent(config: Config, history: list[TrialRecord], elapsed: float) -> str | None:
-    budget = config.search.budget
-    counted = sum(r.state is not TrialState.REJECTED for r in history)  # rejects cost no training
-    if budget.trials is not None and counted >= budget.trials:
-        return f"trial budget reached ({budget.trials} trials)"
-    if budget.minutes is not None and elapsed >= budget.minutes * 60:
-        return f"time budget reached ({budget.minutes:g} min)"
+def _time_spent(config: Config, elapsed: float) -> str | None:
+    """The time budget's stop reason, once it is spent (the trial budget is the planner's)."""
+    minutes = config.search.budget.minutes
+    if minutes is not None and elapsed >= minutes * 60:
+        return f"time budget reached ({minutes:g} min)"
     return None
 
 

@@ -133,17 +133,27 @@ class RunStore:
                     continue
 
     def history(self) -> list[TrialRecord]:
-        """Finished trials, in the order they finished."""
-        return [TrialRecord.from_json(e["trial"]) for e in self.events() if e.get("event") == "trial_finished"]
+        """Finished trials, each once, in the order they first finished.
+
+        A trial that a scheduler paused and promoted finishes more than once; the last
+        ``trial_finished`` event of a trial number wins (``trial.merge_record``).
+        """
+        latest: dict[int, TrialRecord] = {}
+        for event in self.events():
+            if event.get("event") == "trial_finished":
+                record = TrialRecord.from_json(event["trial"])
+                latest[record.number] = record  # an existing key keeps its place
+        return list(latest.values())
 
     def trial_dir(self, number: int) -> Path:
         return self.path / "trials" / f"{number:04d}"
 
     def interrupted_trial(self) -> dict[str, Any] | None:
-        """The ``trial_started`` event of a trial that never finished (the process died), if any."""
+        """The ``trial_started`` (or ``trial_promoted``) event of a trial whose training never
+        finished (the process died or was stopped), if any."""
         started: dict[int, dict[str, Any]] = {}
         for event in self.events():
-            if event.get("event") == "trial_started":
+            if event.get("event") in ("trial_started", "trial_promoted"):
                 started[event["number"]] = event
             elif event.get("event") == "trial_finished":
                 started.pop(event["trial"]["number"], None)
@@ -236,8 +246,10 @@ class TrialCheckpoints:
 
 
 def leaderboard_rows(history: list[TrialRecord], objectives: ObjectiveSpec | Sequence[ObjectiveSpec]) -> list[dict[str, Any]]:
-    """The leaderboard as rows, best first: rank, trial, state, metrics, costs, values.
+    """The leaderboard as rows, best first: rank, trial, state, epochs, metrics, costs, values.
 
+    One objective: ``ObjectiveSpec.ranked`` (complete trials first, then paused and pruned
+    ones by the epochs they reached).
     With several objectives, trials are ranked by Pareto front and, within a front, by
     crowding distance; ``pareto_front`` says which front a trial is on (1 = non-dominated).
     """
@@ -256,10 +268,12 @@ def leaderboard_rows(history: list[TrialRecord], objectives: ObjectiveSpec | Seq
             row["pareto_front"] = fronts[record.number][0] if record.number in fronts else ""
         row.update({m: record.metrics.get(m, "") for m in metrics})
         row.update(
+            epochs=record.epochs_reached,
             seconds=round(record.seconds, 2),
             key=record.key,
             values=json.dumps(record.values, sort_keys=True),
             error=record.error or "",
+            reason=record.reason or "",
         )
         rows.append(row)
     return rows

@@ -243,6 +243,8 @@ def fit(
     resume: dict | None = None,
     on_checkpoint: Callable[[dict, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    stop_at_epoch: int | None = None,
+    should_prune: Callable[[dict[str, float]], bool] | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` (default ``cfg.epochs``), validating after each epoch.
 
@@ -254,6 +256,12 @@ def fit(
     training state (see ``training_state``); when ``should_stop()`` then says so, fit
     raises ``TrainingInterrupted``. Passing that state back as ``resume`` continues
     exactly where it stopped: same weights, optimiser, schedule, RNG and data order.
+
+    Ending early, normally (the result holds the epochs trained): ``stop_at_epoch`` trains
+    only up to that epoch, with the learning-rate schedule of all ``epochs``, so that a
+    later ``resume`` of the last state continues the very same run (a scheduler's rung);
+    ``should_prune(row)``, asked after each epoch's ``on_epoch``, ends training there when
+    it says so (a pruner).
     """
     epochs = cfg.epochs if epochs is None else epochs
     warmup_epochs = cfg.warmup_epochs if warmup_epochs is None else warmup_epochs
@@ -273,7 +281,8 @@ def fit(
         first_epoch = _restore(resume, model, optimizer, scheduler, scaler, result)
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(first_epoch - 1)  # the loader's epochs count from 0
-    for epoch in range(first_epoch, epochs + 1):
+    last = epochs if stop_at_epoch is None else min(stop_at_epoch, epochs)
+    for epoch in range(first_epoch, last + 1):
         stats = train_one_epoch(
             model, train_batches, optimizer, scheduler, precision, scaler, cfg.label_smoothing
         )
@@ -291,7 +300,11 @@ def fit(
             on_checkpoint(training_state(epoch, model, optimizer, scheduler, scaler, result), epoch)
         if on_epoch is not None:
             on_epoch(row)
-        if should_stop is not None and epoch < epochs and should_stop():
+        if epoch == last:
+            break
+        if should_prune is not None and should_prune(row):
+            break
+        if should_stop is not None and should_stop():
             raise TrainingInterrupted(epoch)
     return result
 

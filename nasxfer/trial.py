@@ -9,14 +9,17 @@ from typing import Any, Sequence
 
 
 class TrialState(str, Enum):
-    COMPLETE = "complete"
+    COMPLETE = "complete"  # trained to its full train.epochs
     FAILED = "failed"
     REJECTED = "rejected"  # broke a constraint before training; not counted against the budget
+    PAUSED = "paused"  # stopped at a scheduler's rung with its checkpoint kept: it may be promoted
+    PRUNED = "pruned"  # stopped early for good: by the pruner, or a scheduler that will not promote it
 
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One finished trial as the journal holds it. Strategies see a list of these."""
+    """One finished trial (or one finished stretch of a scheduled trial) as the journal
+    holds it. Strategies see a list of these: each trial once, as it last finished."""
 
     number: int
     key: str
@@ -28,6 +31,15 @@ class TrialRecord:
     seconds: float = 0.0
     seed: int = 0
     checksums: dict[str, str] = field(default_factory=dict)  # trial files -> sha256
+    bracket: int | None = None  # the scheduler's bracket the trial belongs to (None without a scheduler)
+    reason: str | None = None  # why a pruned trial was stopped
+
+    @property
+    def epochs_reached(self) -> int:
+        """The last epoch the trial was trained to: its fidelity."""
+        if self.curve and "epoch" in self.curve[-1]:
+            return int(self.curve[-1]["epoch"])
+        return int(self.metrics.get("epochs", 0) or 0)
 
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)
@@ -41,29 +53,68 @@ class TrialRecord:
         return cls(**fields)
 
 
+def merge_record(history: list[TrialRecord], record: TrialRecord) -> None:
+    """Put ``record`` into ``history`` in place of its trial's earlier record, or append it.
+
+    A scheduled trial finishes once per rung; the history holds it once, at the place where
+    it first finished, as it last finished (``RunStore.history`` reads the journal the same way).
+    """
+    for i, earlier in enumerate(history):
+        if earlier.number == record.number:
+            history[i] = record
+            return
+    history.append(record)
+
+
+def epochs_trained(history: Sequence[TrialRecord]) -> int:
+    """Training epochs the search spent: each trial counts the epochs it reached.
+
+    A promoted trial continues from its checkpoint, so its epochs are counted once; epochs
+    retrained after a crash or an out-of-memory retry are not counted.
+    """
+    return sum(record.epochs_reached for record in history)
+
+
 @dataclass(frozen=True)
 class ObjectiveSpec:
-    """Which metric ranks trials, and whether more is better."""
+    """Which metric ranks trials, and whether more is better.
+
+    The ranking rule: complete trials (trained to their full ``train.epochs``) come first,
+    by their metric; then paused and pruned trials, those trained for more epochs first,
+    and by their metric among equals; failed trials last. So ``best`` is the best complete
+    trial, and only while none is complete, the best of those trained furthest.
+    """
 
     metric: str = "val_accuracy"
     mode: str = "max"
 
-    def score(self, record: TrialRecord) -> float | None:
-        """The metric as a number where larger is better; None when not comparable."""
-        if record.state is not TrialState.COMPLETE:
-            return None
-        value = record.metrics.get(self.metric)
-        if value is None or not math.isfinite(value):
+    def oriented(self, value: Any) -> float | None:
+        """``value`` of this metric as a number where larger is better; None when not a finite number."""
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
             return None
         return value if self.mode == "max" else -value
 
+    def score(self, record: TrialRecord) -> float | None:
+        """The metric as a number where larger is better; None when not comparable.
+
+        Paused and pruned trials score their metric at the epoch they reached: a strategy
+        learns from a lower-fidelity result rather than mistaking it for a failure.
+        """
+        if record.state is TrialState.FAILED:
+            return None
+        return self.oriented(record.metrics.get(self.metric))
+
+    def rank_key(self, record: TrialRecord) -> tuple:
+        """Larger is better: complete first, then more epochs reached, then the score, then the earlier trial."""
+        complete = record.state is TrialState.COMPLETE
+        return (complete, 0 if complete else record.epochs_reached, self.score(record), -record.number)
+
     def best(self, history: Sequence[TrialRecord]) -> TrialRecord | None:
-        scored = [(s, -r.number, r) for r in history if (s := self.score(r)) is not None]
-        return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
+        scored = [r for r in history if self.score(r) is not None]
+        return max(scored, key=self.rank_key) if scored else None
 
     def ranked(self, history: Sequence[TrialRecord]) -> list[TrialRecord]:
-        """Completed trials best first (ties: earlier trial first); others after, by number."""
-        scored = [r for r in history if self.score(r) is not None]
-        scored.sort(key=lambda r: (-self.score(r), r.number))
+        """Scored trials best first (ties: earlier trial first); failed ones after, by number."""
+        scored = sorted((r for r in history if self.score(r) is not None), key=self.rank_key, reverse=True)
         rest = sorted((r for r in history if self.score(r) is None), key=lambda r: r.number)
         return scored + rest

@@ -26,6 +26,8 @@ SCHEMA = {
     "objectives": list,
     "env": dict,
     "trials": dict,
+    "scheduler": (str, type(None)),
+    "epochs_trained": int,
     "search_seconds": float,
     "stop_reason": (str, type(None)),
     "best": (dict, type(None)),
@@ -39,6 +41,7 @@ SCHEMA = {
 LEADERBOARD_ROW = {
     "rank", "trial", "state", "pareto_front", "metric", "val_accuracy", "val_f1", "params", "flops",
     "latency_ms", "memory_mb", "images_per_second", "seconds_per_epoch", "seconds", "values", "error",
+    "epochs", "reason",
 }
 
 
@@ -54,8 +57,8 @@ def test_report_json_schema_is_pinned(fake_run):
         assert isinstance(report[key], kind), key
     assert report["schema"] == 1
     assert set(report["objective"]) == {"metric", "mode"}
-    assert set(report["trials"]) == {"total", "complete", "failed", "rejected"}
     assert report["objectives"] == [report["objective"]]
+    assert set(report["trials"]) == {"total", "complete", "failed", "rejected", "paused", "pruned"}
     assert set(report["env"]) == {"nasxfer", "python", "torch", "device", "device_name", "git_revision", "started"}
     assert set(report["best"]) == {"trial", "metric", "values", "metrics"}
     assert all(set(row) == LEADERBOARD_ROW for row in report["leaderboard"])
