@@ -173,25 +173,38 @@ def leaderboard_table(report: dict[str, Any]):
     from rich.table import Table
 
     metric = report["objective"]["metric"]
-    table = Table(title=f"{report['run_id']} · {report['strategy']} · {metric} ({report['objective']['mode']})")
-    for column in ("rank", "trial", metric, "params", "img/s", "s"):
+    objectives = report.get("objectives") or [report["objective"]]
+    title = " · ".join(f"{o['metric']} ({o['mode']})" for o in objectives)
+    table = Table(title=f"{report['run_id']} · {report['strategy']} · {title}")
+    multi = len(objectives) > 1
+    extra = [o["metric"] for o in objectives[1:] if o["metric"] not in ("params",)]
+    columns = ["rank", "trial", *(["front"] if multi else []), metric, *extra, "params", "img/s", "s"]
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_column("values", overflow="fold")
     for row in report["leaderboard"]:
-        value = metric_text(row) if row["state"] != "failed" else "[red]failed[/red]"
+        value = metric_text(row) if row["state"] not in ("failed", "rejected") else f"[red]{row['state']}[/red]"
         values = escape(", ".join(f"{k.split('.')[-1]}={short_value(v)}" for k, v in row["values"].items()))
         if row["error"]:
             values += f"  [dim]{escape(row['error'][:80])}[/dim]"
+        front = ["[bold]1 ★[/bold]" if row.get("pareto_front") == 1 else str(row.get("pareto_front") or "")] if multi else []
         table.add_row(
             str(row["rank"] or ""),
             str(row["trial"]),
+            *front,
             value,
+            *(_fmt_metric(row, m) for m in extra),
             _fmt_int(row["params"]),
             _fmt_int(row["images_per_second"]),
             f"{row['seconds']:.1f}",
             values,
         )
     return table
+
+
+def _fmt_metric(row: dict[str, Any], metric: str) -> str:
+    value = row.get(metric)
+    return "-" if value is None else f"{value:.4g}"
 
 
 def compare_table(reports: list[dict[str, Any]]):

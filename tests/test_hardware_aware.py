@@ -115,3 +115,13 @@ def test_both_objective_and_objectives_is_an_error(tiny_dict):
     tiny_dict["search"]["objectives"] = [{"metric": "val_accuracy"}, {"metric": "params", "mode": "min"}]
     with pytest.raises(ConfigError, match="give objective or objectives, not both"):
         validate_config(tiny_dict)
+
+
+def test_report_table_marks_the_front(write_config, tiny_dict, runs_dir):
+    tiny_dict["search"].update(space=SPACE, strategy={"name": "grid"}, budget={"trials": 3},
+                               objectives=[{"metric": "val_accuracy"}, {"metric": "latency_ms", "mode": "min"}])
+    cli = CliRunner()
+    assert cli.invoke(app, ["search", str(write_config(tiny_dict)), "-q"]).exit_code == 0
+    result = cli.invoke(app, ["report", "latest"])
+    assert result.exit_code == 0, result.output
+    assert "front" in result.output and "1 ★" in result.output and "latency_ms" in result.output
