@@ -12,11 +12,15 @@ class TrialState(str, Enum):
     COMPLETE = "complete"
     FAILED = "failed"
     REJECTED = "rejected"  # broke a constraint before training; not counted against the budget
+    # Proposed and still training (parallel trials). Never journalled: strategies see such
+    # records beside the finished ones so that they do not propose the same candidate again.
+    RUNNING = "running"
 
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One finished trial as the journal holds it. Strategies see a list of these."""
+    """One finished trial as the journal holds it. Strategies see a list of these, which
+    with parallel trials ends with the pending ones (state ``RUNNING``, no metrics)."""
 
     number: int
     key: str
