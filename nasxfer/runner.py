@@ -59,6 +59,9 @@ def check_search_setup(config: Config) -> SearchSpace:
         config.search.strategy.name, space, config.seed, objective_of(config), config.search.strategy.options,
         objectives_of(config),
     )
+    from nasxfer.executors import check_executor
+
+    check_executor(config)  # executor: ray without Ray installed fails here, before a run folder exists
     return space
 
 
@@ -111,6 +114,10 @@ def run_search(
     """
     from nasxfer.evaluator import make_evaluator
 
+    if config.executor.name != "local":  # several trials at once: nasxfer.parallel (the loop below is sequential)
+        from nasxfer.parallel import run_parallel_search
+
+        return run_parallel_search(config, store, reporter, evaluator, stop)
     reporter = reporter or Reporter()
     evaluator = evaluator or make_evaluator(config)
     stop = stop or StopRequest()
