@@ -45,7 +45,10 @@ def _runs_dir(value: Optional[Path]) -> Path:
 
 
 def _fail(message: str) -> None:
-    errors.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # The message is text: "pip install 'nasxfer[onnx]'" must not lose "[onnx]" as a markup tag.
+    errors.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
