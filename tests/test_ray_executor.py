@@ -9,6 +9,7 @@ workers get this folder on their ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,16 +36,33 @@ TESTS = Path(__file__).resolve().parent
 TEST_SECONDS = 60  # a test that takes longer is stuck: fail it rather than hang CI
 
 
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    """Raise ``TimeoutError`` in the main thread if the block runs past ``seconds``."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.fixture(scope="module")
 def ray_runtime():
     ray = pytest.importorskip("ray")
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}
     os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent), *filter(None, [saved["PYTHONPATH"]])])
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # offline: nothing is reported anywhere
-    ray.init(
-        address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-        object_store_memory=100 * 2**20, logging_level=logging.ERROR,
-    )
+    with time_limit(TEST_SECONDS):
+        ray.init(
+            address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+            object_store_memory=100 * 2**20, logging_level=logging.ERROR,
+        )
     try:
         yield ray
     finally:
@@ -59,15 +77,8 @@ def ray_runtime():
 @pytest.fixture
 def deadline():
     """Fail the test (instead of hanging) if it runs past ``TEST_SECONDS``."""
-
-    def expired(signum, frame):
-        raise TimeoutError(f"test still running after {TEST_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(TEST_SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    with time_limit(TEST_SECONDS):
+        yield
 
 
 def ray_config(trials=4, **executor):

@@ -182,6 +182,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _ray_trial(config: Config, plan, evaluator_box: list, threads: int):
     """The Ray task: one attempt at one trial, in a worker process."""
+    import time
+
     import ray
     import torch
 
@@ -190,6 +192,7 @@ def _ray_trial(config: Config, plan, evaluator_box: list, threads: int):
     torch.set_num_threads(threads)
     ref = evaluator_box[0]
     cached = ref.hex() in _WORKER_EVALUATOR
+    fetching = time.perf_counter()
     if not cached:
         _WORKER_EVALUATOR.clear()  # another search's evaluator: done with it
         _WORKER_EVALUATOR[ref.hex()] = ray.get(ref)
@@ -198,5 +201,6 @@ def _ray_trial(config: Config, plan, evaluator_box: list, threads: int):
         "pid": os.getpid(),
         "gpus": [str(g) for g in ray.get_gpu_ids()],
         "evaluator_cached": cached,
+        "fetch_seconds": round(time.perf_counter() - fetching, 4),  # getting the evaluator and its data
     }
     return run_remote_trial(config, plan, _WORKER_EVALUATOR[ref.hex()], worker)
