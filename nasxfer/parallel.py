@@ -105,6 +105,7 @@ def run_parallel_search(
     from nasxfer.evaluator import make_evaluator
     from nasxfer.executors import check_executor, create_executor
 
+    reporter = reporter or Reporter()
     evaluator = evaluator or make_evaluator(config)
     with store.lock():
         if executor is None:
@@ -112,12 +113,16 @@ def run_parallel_search(
             # The driver loads the data once; the executor ships it to the workers with the evaluator.
             getattr(evaluator, "prepare", lambda _: None)(config)
             executor = create_executor(config, evaluator)
-        search = _ParallelSearch(config, store, reporter or Reporter(), stop or StopRequest(), executor)
+        search = None
         try:
+            search = _ParallelSearch(config, store, reporter, stop or StopRequest(), executor)
             outcome = search.run()
         finally:
-            search.release()
-    search.reporter.search_finished(outcome)
+            # On any way out (an error, a second Ctrl-C) nothing may keep training for nobody.
+            if search is not None and search.running:
+                executor.cancel(list(search.running))
+            executor.close()
+    reporter.search_finished(outcome)
     return outcome
 
 
@@ -242,11 +247,3 @@ class _ParallelSearch:
         self.executor.cancel(handles)
         for handle in handles:
             self.store.append("trial_interrupted", number=self.running.pop(handle).plan.number, epoch=None)
-
-    def release(self) -> None:
-        """On any way out (an error, a second Ctrl-C): nothing may keep training for nobody."""
-        try:
-            if self.running:
-                self.executor.cancel(list(self.running))
-        finally:
-            self.executor.close()
