@@ -534,6 +534,50 @@ class OutputConfig(Strict):
     tensorboard: bool = False  # per-epoch scalars under runs/<id>/tensorboard/ (needs `pip install tensorboard`)
 
 
+class ExecutorConfig(Strict):
+    """Where trials run. ``local``: in the search's own process, one at a time. ``ray``: as
+    Ray tasks, several at once, on this machine or a Ray cluster (``pip install 'nasxfer[ray]'``).
+
+    The other fields are Ray's. ``address``: ``local`` starts a private Ray runtime on this
+    machine for the search; ``auto`` joins the cluster this machine belongs to (``ray start``);
+    ``host:port`` or ``ray://host:port`` joins that one. ``gpus_per_trial`` None (the default)
+    means 1 when the cluster has GPUs and ``train.device`` may use CUDA, else 0; fractions
+    share a GPU (0.5: two trials per GPU). ``max_concurrent`` None: as many trials as the
+    cluster's CPUs and GPUs hold. A trial whose worker or node dies is re-queued up to
+    ``max_retries`` times, then journalled as failed.
+    """
+
+    name: Literal["local", "ray"] = "local"
+    address: str = "local"
+    gpus_per_trial: float | None = Field(None, ge=0, le=64)
+    cpus_per_trial: float = Field(1.0, gt=0, le=1024)
+    max_concurrent: int | None = Field(None, ge=1, le=100_000)
+    max_retries: int = Field(2, ge=0, le=100)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, address: str) -> str:
+        if address in ("local", "auto") or re.fullmatch(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", address):
+            return address
+        raise ValueError(f"{address!r} is not local, auto, host:port or ray://host:port")
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _whole_gpus_above_one(cls, gpus: float | None) -> float | None:
+        # Ray shares a GPU between tasks, but cannot give one task a GPU and a half.
+        if gpus is not None and gpus > 1 and gpus != int(gpus):
+            raise ValueError(f"{gpus:g} GPUs: above 1, give a whole number (fractions share one GPU: 0.5, 0.25)")
+        return gpus
+
+    @model_validator(mode="after")
+    def _ray_fields_need_ray(self) -> ExecutorConfig:
+        if self.name == "local":
+            changed = [name for name, field in type(self).model_fields.items() if name != "name" and getattr(self, name) != field.default]
+            if changed:
+                raise ValueError(f"{changed[0]} is a Ray setting: set executor.name: ray to run trials in parallel")
+        return self
+
+
 # --------------------------------------------------------------------------- the whole
 
 
@@ -546,6 +590,7 @@ class Config(Strict):
     train: TrainConfig = TrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     output: OutputConfig = OutputConfig()
+    executor: ExecutorConfig = ExecutorConfig()
 
     @model_validator(mode="after")
     def _space_fits_model_kind(self) -> Config:

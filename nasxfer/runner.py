@@ -65,6 +65,16 @@ def check_search_setup(config: Config) -> SearchSpace:
     )
     create_scheduler(config, objective)
     create_pruner(config, objective)
+    from nasxfer.executors import check_executor
+
+    search = config.search
+    if config.executor.name != "local" and (search.scheduler or search.pruner or search.warm_start):
+        raise NasxferError(
+            f"executor.name: '{config.executor.name}' runs whole trials in parallel; search.scheduler, "
+            "search.pruner and search.warm_start need executor: {name: local} for now"
+        )
+
+    check_executor(config)  # executor: ray without Ray installed fails here, before a run folder exists
     return space
 
 
@@ -117,6 +127,10 @@ def run_search(
     """
     from nasxfer.evaluator import make_evaluator
 
+    if config.executor.name != "local":  # several trials at once: nasxfer.parallel (the loop below is sequential)
+        from nasxfer.parallel import run_parallel_search
+
+        return run_parallel_search(config, store, reporter, evaluator, stop)
     reporter = reporter or Reporter()
     evaluator = evaluator or make_evaluator(config)
     stop = stop or StopRequest()
@@ -304,6 +318,15 @@ def _too_many_in_a_row(config: Config, history: list[TrialRecord]) -> str | None
             f"loosen the constraints or narrow the space. Last: {history[-1].error}"
         )
     return None
+
+
+def _budget_spent(config: Config, history: list[TrialRecord], elapsed: float) -> str | None:
+    """The parallel loop's budget check: trials (rejects cost no training) and time."""
+    budget = config.search.budget
+    counted = sum(r.state is not TrialState.REJECTED for r in history)
+    if budget.trials is not None and counted >= budget.trials:
+        return f"trial budget reached ({budget.trials} trials)"
+    return _time_spent(config, elapsed)
 
 
 def _time_spent(config: Config, elapsed: float) -> str | None:

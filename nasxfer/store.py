@@ -159,6 +159,20 @@ class RunStore:
                 started.pop(event["trial"]["number"], None)
         return started[max(started)] if started else None
 
+    def unfinished_trials(self) -> list[dict[str, Any]]:
+        """The ``trial_started`` events of every trial that never finished, by number.
+
+        The sequential loop leaves at most one; a parallel search stopped or killed leaves
+        one per trial that was running.
+        """
+        started: dict[int, dict[str, Any]] = {}
+        for event in self.events():
+            if event.get("event") == "trial_started":
+                started[event["number"]] = event
+            elif event.get("event") == "trial_finished":
+                started.pop(event["trial"]["number"], None)
+        return [started[number] for number in sorted(started)]
+
     def spent_seconds(self) -> float:
         """Search time already spent by earlier sessions of this run (for minute budgets)."""
         return max((e.get("elapsed", 0.0) for e in self.events()), default=0.0)

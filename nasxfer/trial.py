@@ -14,12 +14,16 @@ class TrialState(str, Enum):
     REJECTED = "rejected"  # broke a constraint before training; not counted against the budget
     PAUSED = "paused"  # stopped at a scheduler's rung with its checkpoint kept: it may be promoted
     PRUNED = "pruned"  # stopped early for good: by the pruner, or a scheduler that will not promote it
+    # Proposed and still training (parallel trials). Never journalled: strategies see such
+    # records beside the finished ones so that they do not propose the same candidate again.
+    RUNNING = "running"
 
 
 @dataclass(frozen=True)
 class TrialRecord:
     """One finished trial (or one finished stretch of a scheduled trial) as the journal
-    holds it. Strategies see a list of these: each trial once, as it last finished."""
+    holds it. Strategies see a list of these: each trial once, as it last finished; with
+    parallel trials the list ends with the pending ones (state ``RUNNING``, no metrics)."""
 
     number: int
     key: str

@@ -1,9 +1,10 @@
 """Conformance tests every strategy's test class inherits.
 
 A subclass sets ``strategy_name`` (and ``options`` if needed); the tests then check the
-contract of ``nasxfer.strategies.base``: proposals lie in the space, are never repeated,
-depend only on (space, seed, history), end with ``None`` on an exhausted finite space, and
-replaying a journal after a crash gives the same next proposal.
+contract of ``nasxfer.strategies.base``: proposals lie in the space, are never repeated
+(not even while the earlier trial is still running, as with parallel trials), depend only
+on (space, seed, history), end with ``None`` on an exhausted finite space, and replaying a
+journal after a crash gives the same next proposal.
 
 Strategies that learn from scores also inherit ``LearningConformance``: on a toy space
 where one op is clearly best, their pick after a few trials beats random search's.
@@ -101,6 +102,25 @@ class StrategyConformance:
         # a fresh process: a new strategy object that has only the journal
         replayed = [TrialRecord.from_json(r.to_json()) for r in history]
         assert self.make(seed=5).propose(replayed) == expected
+
+    def test_pending_trials_are_never_proposed_again(self):
+        # Parallel trials: three run at once; each proposal sees the finished trials (in the
+        # order they finished) followed by the running ones, as the parallel loop passes them.
+        strategy = self.make(FINITE)
+        done, running, keys = [], [], []
+        number = 0
+        while True:
+            candidate = strategy.propose(done + running)
+            if candidate is None:
+                break
+            number += 1
+            keys.append(candidate.key)
+            running.append(TrialRecord.from_json({**record(number, candidate).to_json(), "state": "running", "metrics": {}}))
+            if len(running) == 3:  # the middle one finishes first: finish order differs from proposal order
+                finishing = running.pop(1)
+                done.append(record(finishing.number, Candidate(finishing.values), failed=number % 4 == 0))
+        assert len(keys) == len(set(keys)) == FINITE.size
+        assert len(running) == 2  # exhausted while two were still running: nothing left to propose
 
     def test_failed_trials_are_not_proposed_again(self):
         history = self.drive(self.make(FINITE), 18, fail_every=2)

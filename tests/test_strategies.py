@@ -23,6 +23,12 @@ def scored(number: int, values: dict, score: float) -> TrialRecord:
     return TrialRecord(number, candidate.key, candidate.as_dict(), TrialState.COMPLETE, {"val_accuracy": score})
 
 
+def pending_record(number: int, values: dict) -> TrialRecord:
+    """A trial still running (parallel trials): proposed, not scored."""
+    candidate = Candidate(values)
+    return TrialRecord(number, candidate.key, candidate.as_dict(), TrialState.RUNNING)
+
+
 class TestRandom(StrategyConformance):
     strategy_name = "random"
 
@@ -84,6 +90,18 @@ class TestEvolution(StrategyConformance, LearningConformance):
         child = strategy.propose(history)
         assert differs_in_one_coordinate(history[-1].values, child.values)  # the window's best
 
+    def test_pending_trials_never_join_the_population(self):
+        # A population of 3 over 4 trials: the pending one (no score yet) would push the
+        # oldest, by far the best, out of the window if it were counted as a member.
+        strategy = create_strategy("evolution", LEARN, 0, ObjectiveSpec(), {"population": 3, "sample": 3})
+        history = [scored(1, {"model.scratch.ops": ["mbconv_k3_e3"] * 6}, 0.99)]
+        for n, ops in enumerate([["identity"] * 6, ["conv3x3"] * 6], start=2):
+            history.append(scored(n, {"model.scratch.ops": ops}, n / 10))
+        pending = pending_record(4, {"model.scratch.ops": ["identity"] * 3 + ["conv3x3"] * 3})
+        assert strategy.population(history + [pending]) == history
+        child = strategy.propose(history + [pending])
+        assert differs_in_one_coordinate(history[0].values, child.values)  # the best is still a parent
+
     def test_sample_larger_than_population_is_a_config_error(self):
         with pytest.raises(ConfigError, match="sample"):
             create_strategy("evolution", LEARN, 0, ObjectiveSpec(), {"population": 3, "sample": 4})
@@ -109,6 +127,14 @@ class TestTPE(StrategyConformance, LearningConformance):
         first, second = study.trials
         assert first.params == {"model.scratch.ops[0]": 1, "model.scratch.ops[1]": 0, "train.epochs": 3, "train.lr": 0.01}
         assert first.value == 0.8 and second.state.name == "FAIL"
+
+    def test_pending_trials_are_replayed_as_running_for_the_constant_liar(self):
+        history = [scored(1, {"model.scratch.ops": ["conv3x3"] * 6}, 0.8)]
+        pending = pending_record(2, {"model.scratch.ops": ["identity"] * 6})
+        strategy = create_strategy("tpe", LEARN, 0, ObjectiveSpec(), {})
+        study, _ = strategy.study(history + [pending], seed=0)
+        assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING"]
+        assert study.trials[1].params == {f"model.scratch.ops[{i}]": 0 for i in range(6)}
 
     def test_minimizing_objective_is_told_as_larger_is_better(self):
         history = [record(1, FINITE.sample(__import__("random").Random(0)), objective=ObjectiveSpec("val_loss", "min"))]

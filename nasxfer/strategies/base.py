@@ -3,6 +3,10 @@
 A strategy holds no state that cannot be rebuilt from ``(space, seed, history)``: the same
 inputs give the same proposal, so resuming a run is replaying its journal. ``None`` means
 the strategy has nothing left to propose (a finite space is exhausted).
+
+With parallel trials the history ends with the trials still running (state ``RUNNING``):
+every strategy counts them as tried (``seen_keys``), so it never proposes one again, and
+learns only from ``finished(history)``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nasxfer.errors import ConfigError
 from nasxfer.space import Candidate, SearchSpace
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+
+
+def finished(history: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The trials that have ended, in order: ``history`` without the ones still running."""
+    return [r for r in history if r.state is not TrialState.RUNNING]
 
 
 class NoOptions(BaseModel):

@@ -10,7 +10,8 @@ good architecture ages out instead of dominating forever: that is the "regulariz
 The history is the whole state, so resume is replay. A child is never a candidate already
 tried: the mutation is redrawn among the parent's untried neighbours, another tournament is
 held when the parent has none, and after ``_TOURNAMENTS`` tournaments the proposal is a
-random untried candidate. Failed trials count as tried and never join the population.
+random untried candidate. Failed trials count as tried and never join the population;
+so do trials still running in parallel, which join it, if they complete, when they finish.
 
 With several objectives the tournament is non-dominated: the contender on the best Pareto
 front among the contenders wins, the most isolated one (crowding distance) on ties.
@@ -23,7 +24,7 @@ from typing import Sequence
 from pydantic import Field, model_validator
 
 from nasxfer.space import Candidate, seen_keys
-from nasxfer.strategies.base import NoOptions, Strategy
+from nasxfer.strategies.base import NoOptions, Strategy, finished
 from nasxfer.strategies.coordinates import fits
 from nasxfer.strategies.random_search import sample_untried
 from nasxfer.trial import TrialRecord
@@ -63,9 +64,10 @@ class RegularizedEvolution(Strategy):
         return sample_untried(self.space, seen, rng)
 
     def population(self, history: Sequence[TrialRecord]) -> list[TrialRecord]:
-        """The most recent ``population`` complete trials of this space, oldest first."""
+        """The most recent ``population`` complete trials of this space, oldest first
+        (in the order they finished; pending trials are not members yet)."""
         alive: list[TrialRecord] = []
-        for record in reversed(history):
+        for record in reversed(finished(history)):
             if len(alive) == self.options.population:
                 break
             if self.scores(record) is not None and fits(self.space, record.values):

@@ -9,6 +9,11 @@ climb is stuck at a local optimum and a new climb starts from a random untried c
 Nothing is stored between calls: the climbs are recovered from the history by replaying
 it, since a trial that is not a neighbour of the incumbent of its time can only be a
 restart. Failed trials count as tried; a failed restart point starts another restart.
+
+Trials still running in parallel count as tried but take no part in the climb until they
+finish. The climb is replayed in the order trials finished, so with parallel trials a
+step that finishes after a better neighbour can read as a restart: a detour, never a
+repeated candidate.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Sequence
 from pydantic import Field
 
 from nasxfer.space import Candidate, seen_keys
-from nasxfer.strategies.base import NoOptions, Strategy
+from nasxfer.strategies.base import NoOptions, Strategy, finished
 from nasxfer.strategies.coordinates import fits
 from nasxfer.strategies.random_search import sample_untried
 from nasxfer.trial import TrialRecord
@@ -35,7 +40,7 @@ class LocalSearch(Strategy):
     def propose(self, history: Sequence[TrialRecord]) -> Candidate | None:
         seen = seen_keys(history)
         rng = self.rng(history)
-        incumbent = self.incumbent(history)
+        incumbent = self.incumbent(finished(history))
         if incumbent is not None:
             untried = [c for c in self.space.neighbours(Candidate(incumbent.values)) if c.key not in seen]
             if untried:

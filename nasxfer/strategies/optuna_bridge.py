@@ -1,7 +1,9 @@
 """Optuna's samplers as nasxfer strategies, through its ask-and-tell interface.
 
 Each proposal builds a fresh in-memory study with a seeded sampler, replays the history
-into it (complete trials with their score, failed ones as FAIL) and asks for one trial.
+into it (complete trials with their score, failed ones as FAIL, trials still running in
+parallel as RUNNING) and asks for one trial. TPE's constant liar treats RUNNING trials as
+bad points, so parallel proposals spread out instead of piling onto one promising region.
 Nothing survives between calls, so resume is replay, like every other strategy; the cost
 is one study rebuild per proposal, small next to training a network.
 
@@ -29,7 +31,7 @@ from nasxfer.space import Candidate, Choice, FloatRange, IntRange, seen_keys
 from nasxfer.strategies.base import Strategy
 from nasxfer.strategies.coordinates import Coordinate, assemble, coordinates, fits
 from nasxfer.strategies.random_search import sample_untried
-from nasxfer.trial import TrialRecord
+from nasxfer.trial import TrialRecord, TrialState
 
 _RETRIES = 3
 
@@ -86,12 +88,18 @@ class OptunaStrategy(Strategy):
                 params={c.name: _to_param(c, c.read(r.values)) for c in coords},
                 distributions=distributions,
                 values=list(s) if s is not None else None,
-                state=optuna.trial.TrialState.COMPLETE if s is not None else optuna.trial.TrialState.FAIL,
+                state=_state(optuna, r, s),
                 system_attrs=a,
             )
             for r, s, a in zip(rows, scores, attrs)
         )
         return study, distributions
+
+
+def _state(optuna, record: TrialRecord, score):
+    if record.state is TrialState.RUNNING:
+        return optuna.trial.TrialState.RUNNING
+    return optuna.trial.TrialState.COMPLETE if score is not None else optuna.trial.TrialState.FAIL
 
 
 def _distribution(optuna, coord: Coordinate):

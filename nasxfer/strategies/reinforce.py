@@ -8,7 +8,8 @@ scores seen so far. That division makes ``learning_rate`` independent of the met
 scale: accuracies that differ in the third digit teach as fast as losses that differ by 1.
 
 The policy is never stored: each proposal replays the complete trials in order to rebuild
-the logits and the baseline, so resume is replay. Failed trials teach nothing. Trials the
+the logits and the baseline, so resume is replay. Failed trials teach nothing, nor do
+trials still running in parallel until they finish (they only count as tried). Trials the
 policy did not sample itself (random fallbacks, another strategy's history) are learned
 from as if it had: the update does not weight them, which only biases it towards them.
 
