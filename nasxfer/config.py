@@ -416,9 +416,14 @@ class PrunerConfig(Strict):
     """Stops a trial after an epoch at which it is worse than the median of the complete
     trials at that epoch (``nasxfer.pruning``)."""
 
-    name: Literal["median"] = "median"
+    name: str = "median"
     warmup_epochs: int = Field(1, ge=0, le=10_000)  # never prune at or before this epoch
     min_trials: int = Field(3, ge=1, le=100_000)  # complete trials needed at an epoch before pruning there
+
+    @field_validator("name")
+    @classmethod
+    def _known_pruner(cls, name: str) -> str:
+        return _known(name, ("median",), "pruner")
 
 
 class WarmStartConfig(Strict):

@@ -59,3 +59,8 @@ def test_pruner_settings_that_cannot_work_are_refused(tiny_config):
     by_params = tiny_config.apply({"search.pruner": {"name": "median", "warmup_epochs": 0}, "search.objective": {"metric": "params", "mode": "min"}})
     with pytest.raises(ConfigError, match=r"search.pruner: the objective 'params'"):
         create_pruner(by_params, objective)
+
+
+def test_unknown_pruner_names_the_choices(tiny_config):
+    with pytest.raises(ConfigError, match=r"search.pruner.name: unknown pruner 'mean' — did you mean 'median'\? \(choices: median\)"):
+        tiny_config.apply({"search.pruner": {"name": "mean"}})
