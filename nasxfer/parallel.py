@@ -1,54 +1,64 @@
 """Several trials at once: the search loop when ``executor.name`` is not ``local``.
 
 The driver (this loop) is the only writer of the run folder, as in the sequential loop of
-``runner.run_search``, and it keeps that loop's rules by calling the same helpers: trial
-numbers and seeds, budgets, failure and reject streaks, failed-trial records. What differs:
+``runner.run_search``, and it keeps that loop's rules by using the same parts: the
+``planning.Planner`` (scheduler, warm start, strategy, trial numbers and seeds, the trial
+budget), failure and reject streaks, failed-trial records. What differs:
 
-- Up to ``executor.slots`` trials run at once. Each proposal sees the finished trials, in
-  the order they finished, then the running ones as ``RUNNING`` records, so a strategy
-  never proposes a candidate that is still training (``strategies.base``).
+- Up to ``executor.slots`` trials run at once. Each plan sees the finished trials, in the
+  order they finished, and the running ones as ``RUNNING`` records (a promoted trial in
+  place of its paused record, with its curve so far), so a strategy never proposes a
+  candidate that is still training (``strategies.base``) and a scheduler never promotes a
+  trial twice nor decides a synchronous rung before it is complete (``schedulers``).
 - A result is written when it arrives: the worker's files (``model.pt``) atomically into
-  the trial folder, its journal events, then ``trial_finished``. A trial's reporter hooks
-  (started, epochs, finished) are replayed together when it finishes, so every reporter
-  still sees one trial at a time.
+  the trial folder, its journal events, the training state of a trial paused at a rung
+  (what its promotion continues from; it travels with the promotion to whichever worker
+  runs it), then ``trial_finished``. A trial's reporter hooks (started, epochs, finished)
+  are replayed together when it finishes, so every reporter still sees one trial at a time.
+- The median pruner runs in the worker, against the trials finished when it was sent.
 - A trial whose worker or node dies (``WorkerLost``) is journalled as ``trial_requeued``
-  and runs again with the same number and seed; after ``executor.max_retries`` re-queues
-  (counted in the journal, across sessions) it is journalled as failed.
+  and runs again with the same number and seed (a promotion from its rung's checkpoint);
+  after ``executor.max_retries`` re-queues (counted in the journal, across sessions) it is
+  journalled as failed.
 - A stop request cancels the running trials, which stay unfinished in the journal;
-  ``--resume`` runs every unfinished trial again, from its first epoch.
+  ``--resume`` runs every unfinished trial again, from the start of its rung.
 
-Which trial finishes first depends on timing, so after the first ``slots`` proposals two
-runs of one config can differ, which the sequential loop never does.
+Which trial finishes first depends on timing, so after the first ``slots`` plans two runs
+of one config can differ, which the sequential loop never does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Hashable, Protocol
 
 from nasxfer.config import Config
+from nasxfer.executors.remote import TrialTask
 from nasxfer.fileio import atomic_write_bytes
+from nasxfer.planning import Planner
 from nasxfer.reporting import Reporter
 from nasxfer.runner import (
     PlannedTrial,
     SearchOutcome,
     StopRequest,
-    _budget_spent,
     _failed,
+    _time_spent,
     _too_many_in_a_row,
     objective_of,
     objectives_of,
     trial_seed,
 )
-from nasxfer.space import Candidate, SearchSpace
+from nasxfer.schedulers import create_scheduler
+from nasxfer.space import SearchSpace
 from nasxfer.store import RunStore, storage_errors
 from nasxfer.strategies import create_strategy
-from nasxfer.trial import TrialRecord, TrialState
+from nasxfer.trial import TrialRecord, TrialState, epochs_trained, merge_record
+from nasxfer.warm_start import journalled_warm_start
 
 _POLL_SECONDS = 0.5  # how often a wait for results looks at stop requests and the clock
-_EXHAUSTED = "search space exhausted"
 
 
 class WorkerLost(Exception):
@@ -64,8 +74,8 @@ class TrialExecutor(Protocol):
     def describe(self) -> dict[str, Any]:
         """What the journal's ``search_started`` event records about it."""
 
-    def submit(self, config: Config, plan: PlannedTrial) -> Hashable:
-        """Start one trial; returns its handle."""
+    def submit(self, config: Config, task: TrialTask) -> Hashable:
+        """Start one trial (``remote.run_remote_trial`` with ``task``); returns its handle."""
 
     def ready(self, handles: list[Hashable], timeout: float) -> list[Hashable]:
         """The handles whose trials have ended: at least one, unless ``timeout`` seconds pass."""
@@ -86,9 +96,13 @@ class _Running:
     started: float  # time.monotonic() when it was sent
 
     def record(self) -> TrialRecord:
+        """How plans see this trial while it trains: ``RUNNING``; a promotion keeps its curve so far."""
         plan = self.plan
+        if plan.previous is not None:
+            return dataclasses.replace(plan.previous, state=TrialState.RUNNING)
         return TrialRecord(
-            plan.number, plan.candidate.key, plan.candidate.as_dict(), TrialState.RUNNING, seed=plan.seed
+            plan.number, plan.candidate.key, plan.candidate.as_dict(), TrialState.RUNNING, seed=plan.seed,
+            bracket=plan.bracket,
         )
 
 
@@ -131,18 +145,20 @@ class _ParallelSearch:
         self.config, self.store, self.reporter, self.stop, self.executor = config, store, reporter, stop, executor
         self.space = SearchSpace.from_config(config)
         self.objective = objective_of(config)
-        self.strategy = create_strategy(
+        strategy = create_strategy(
             config.search.strategy.name, self.space, config.seed, self.objective,
             config.search.strategy.options, objectives_of(config),
+        )
+        self.planner = Planner(
+            config, store, strategy, create_scheduler(config, self.objective),
+            journalled_warm_start(config, store, self.space, self.objective),
+            seed_of=lambda number: trial_seed(config, number),
         )
         self.history = store.history()
         self.running: dict[Hashable, _Running] = {}
         # Unfinished trials of earlier sessions run first, with their own numbers and seeds.
-        self.queue = deque(
-            PlannedTrial(e["number"], Candidate(e["values"]), e["seed"], resumed=True) for e in store.unfinished_trials()
-        )
+        self.queue = deque(self.planner.all_unfinished(self.history))
         self.requeues = Counter(e["number"] for e in store.events() if e.get("event") == "trial_requeued")
-        self.next_number = 1 + max((e["number"] for e in store.events() if e.get("event") == "trial_started"), default=0)
         self.spent_before = store.spent_seconds()
         self.started = time.monotonic()
 
@@ -155,55 +171,70 @@ class _ParallelSearch:
             "search_started", resumed_trials=len(self.history), elapsed=self.elapsed(), executor=self.executor.describe()
         )
         self.reporter.search_started(store.run_id, self.config, self.space, resumed=len(self.history))
-        final_reason = None  # set once nothing more may start: a failure streak, an exhausted space
+        final_reason = None  # set once nothing more may start: a failure streak, the time budget
         interrupted = False
         while True:
             if self.stop.requested:
                 self.interrupt()
                 stop_reason, interrupted = "stopped by request", True
                 break
-            if final_reason is None:
-                blocked = self.launch()
-                final_reason = blocked if blocked == _EXHAUSTED else None
-            else:
-                blocked = final_reason
-            if not self.running:  # launch() fills a free slot unless it says why not
+            final_reason = final_reason or _time_spent(self.config, self.elapsed())
+            # Until then launch() fills the free slots, or says why nothing can start now: a
+            # plan may still come once the running trials finish (a rung fills, a reject frees budget).
+            blocked = final_reason or self.launch()
+            if not self.running:
                 stop_reason = blocked
                 break
             for handle in self.executor.ready(list(self.running), _POLL_SECONDS):
                 record = self.collect(handle)
                 if record is None:  # re-queued
                     continue
-                self.history.append(record)
-                store.record_trial(record, objectives_of(self.config), self.history, elapsed=self.elapsed())
-                self.reporter.trial_finished(record, self.objective.best(self.history))
+                self.record(record)
                 final_reason = final_reason or _too_many_in_a_row(self.config, self.history)
         best = self.objective.best(self.history)
-        store.append("search_stopped", reason=stop_reason, best=best.number if best else None, elapsed=self.elapsed())
-        return SearchOutcome(store.run_id, self.history, best, stop_reason, time.monotonic() - self.started, interrupted)
+        epochs = epochs_trained(self.history)
+        store.append(
+            "search_stopped", reason=stop_reason, best=best.number if best else None, epochs=epochs,
+            elapsed=self.elapsed(),
+        )
+        return SearchOutcome(
+            store.run_id, self.history, best, stop_reason, time.monotonic() - self.started, interrupted, epochs
+        )
+
+    def record(self, record: TrialRecord) -> None:
+        """A trial's result (or a scheduler's retirement) into the history and the run folder."""
+        merge_record(self.history, record)
+        self.store.record_trial(record, objectives_of(self.config), self.history, elapsed=self.elapsed())
+        self.reporter.trial_finished(record, self.objective.best(self.history))
 
     def launch(self) -> str | None:
         """Fill the free slots; returns why no more can start now (None: all slots are busy)."""
         while len(self.running) < self.executor.slots:
-            pending = [r.record() for r in self.running.values()]
-            budget = _budget_spent(self.config, self.history + pending, self.elapsed())
-            if budget:
-                return budget  # may free up: a trial that ends rejected costs no budget
             if self.queue:
                 plan = self.queue.popleft()
             else:
-                candidate = self.strategy.propose(self.history + pending)
-                if candidate is None:
-                    return _EXHAUSTED
-                plan = PlannedTrial(self.next_number, candidate, trial_seed(self.config, self.next_number))
-                self.next_number += 1
-                self.store.append(
-                    "trial_started", number=plan.number, key=candidate.key, values=candidate.as_dict(),
-                    seed=plan.seed, elapsed=self.elapsed(),
-                )
-            self.running[self.executor.submit(self.config, plan)] = _Running(plan, time.monotonic())
+                view = list(self.history)
+                for run in self.running.values():  # a running promotion in place of its paused record
+                    merge_record(view, run.record())
+
+                def record(trial: TrialRecord) -> None:  # a retirement: into the plan's view too
+                    self.record(trial)
+                    merge_record(view, trial)
+
+                plan = self.planner.next(view, record, self.elapsed())
+                if plan is None:
+                    return self.planner.stop_reason
+            self.running[self.executor.submit(self.config, self.task(plan))] = _Running(plan, time.monotonic())
             self.reporter.message(f"trial {plan.number} sent to {self.executor.name} ({len(self.running)} running)")
         return None
+
+    def task(self, plan: PlannedTrial) -> TrialTask:
+        """What the worker needs from the run folder: a promotion's checkpoint, the pruner's history."""
+        checkpoint = self.store.checkpoints(plan.number).latest() if plan.previous is not None else None
+        history = []
+        if self.config.search.pruner is not None:
+            history = [r for r in self.history if r.state is TrialState.COMPLETE]
+        return TrialTask(plan, checkpoint, history)
 
     def collect(self, handle: Hashable) -> TrialRecord | None:
         """The record of an ended trial, written to the run folder; None when it was re-queued."""
@@ -235,6 +266,12 @@ class _ParallelSearch:
                 atomic_write_bytes(folder / name, data)
         for event, fields in remote.events:
             self.store.append(event, **fields)
+        checkpoints = self.store.checkpoints(record.number)
+        if remote.checkpoint is not None:  # paused at a rung: its promotion continues from here
+            epoch, state = remote.checkpoint
+            checkpoints.save(state, epoch)
+        elif record.state is not TrialState.PAUSED:
+            checkpoints.clear()  # finished, pruned or failed: nothing will continue it
         if remote.worker:
             self.store.append("trial_worker", number=record.number, **remote.worker)
         for hook, args in remote.hooks:

@@ -50,14 +50,22 @@ class Planner:
 
     def unfinished(self, history: Sequence[TrialRecord]) -> PlannedTrial | None:
         """The trial (or promotion) an earlier session started and did not finish, if any."""
-        event = self.store.interrupted_trial()
-        if event is None:
-            return None
-        previous = next((r for r in history if r.number == event["number"]), None)
-        return PlannedTrial(
-            event["number"], Candidate(event["values"]), event["seed"], resumed=True,
-            epochs=event.get("epochs"), bracket=event.get("bracket"), previous=previous,
-        )
+        plans = self.all_unfinished(history)
+        return plans[-1] if plans else None
+
+    def all_unfinished(self, history: Sequence[TrialRecord]) -> list[PlannedTrial]:
+        """Every trial or promotion earlier sessions started and did not finish (a parallel
+        search leaves one per trial that was running), by number."""
+        plans = []
+        for event in self.store.unfinished_trials():
+            previous = next((r for r in history if r.number == event["number"]), None)
+            plans.append(
+                PlannedTrial(
+                    event["number"], Candidate(event["values"]), event["seed"], resumed=True,
+                    epochs=event.get("epochs"), bracket=event.get("bracket"), previous=previous,
+                )
+            )
+        return plans
 
     def next(self, history: list[TrialRecord], record: Callable[[TrialRecord], None], elapsed: float) -> PlannedTrial | None:
         """The next trial to run, journalled as started (or promoted); None when the search is over.

@@ -67,13 +67,6 @@ def check_search_setup(config: Config) -> SearchSpace:
     create_pruner(config, objective)
     from nasxfer.executors import check_executor
 
-    search = config.search
-    if config.executor.name != "local" and (search.scheduler or search.pruner or search.warm_start):
-        raise NasxferError(
-            f"executor.name: '{config.executor.name}' runs whole trials in parallel; search.scheduler, "
-            "search.pruner and search.warm_start need executor: {name: local} for now"
-        )
-
     check_executor(config)  # executor: ray without Ray installed fails here, before a run folder exists
     return space
 
@@ -318,15 +311,6 @@ def _too_many_in_a_row(config: Config, history: list[TrialRecord]) -> str | None
             f"loosen the constraints or narrow the space. Last: {history[-1].error}"
         )
     return None
-
-
-def _budget_spent(config: Config, history: list[TrialRecord], elapsed: float) -> str | None:
-    """The parallel loop's budget check: trials (rejects cost no training) and time."""
-    budget = config.search.budget
-    counted = sum(r.state is not TrialState.REJECTED for r in history)
-    if budget.trials is not None and counted >= budget.trials:
-        return f"trial budget reached ({budget.trials} trials)"
-    return _time_spent(config, elapsed)
 
 
 def _time_spent(config: Config, elapsed: float) -> str | None:

@@ -151,23 +151,19 @@ class RunStore:
     def interrupted_trial(self) -> dict[str, Any] | None:
         """The ``trial_started`` (or ``trial_promoted``) event of a trial whose training never
         finished (the process died or was stopped), if any."""
-        started: dict[int, dict[str, Any]] = {}
-        for event in self.events():
-            if event.get("event") in ("trial_started", "trial_promoted"):
-                started[event["number"]] = event
-            elif event.get("event") == "trial_finished":
-                started.pop(event["trial"]["number"], None)
-        return started[max(started)] if started else None
+        unfinished = self.unfinished_trials()
+        return unfinished[-1] if unfinished else None
 
     def unfinished_trials(self) -> list[dict[str, Any]]:
-        """The ``trial_started`` events of every trial that never finished, by number.
+        """The ``trial_started`` (or ``trial_promoted``) events of every trial whose training
+        never finished, by number.
 
         The sequential loop leaves at most one; a parallel search stopped or killed leaves
         one per trial that was running.
         """
         started: dict[int, dict[str, Any]] = {}
         for event in self.events():
-            if event.get("event") == "trial_started":
+            if event.get("event") in ("trial_started", "trial_promoted"):
                 started[event["number"]] = event
             elif event.get("event") == "trial_finished":
                 started.pop(event["trial"]["number"], None)

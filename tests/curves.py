@@ -12,6 +12,12 @@ from nasxfer.errors import TrainingInterrupted
 from nasxfer.evaluator import TrialOutcome
 
 
+def trial_number(trial_dir) -> int:
+    """The trial's number from its folder: ``trials/0003`` in a run, ``nasxfer-trial-3-…`` in a worker."""
+    name = trial_dir.name
+    return int(name) if name.isdigit() else int(name.split("-")[2])
+
+
 def quality(values) -> float:
     """Higher for more conv3x3 layers, then for a higher learning rate: distinct per candidate."""
     return sum(op == "conv3x3" for op in values["model.scratch.ops"]) / 4 + values["train.lr"]
@@ -35,7 +41,7 @@ class CurveEvaluator:
         last = min(stop_at_epoch or full, full)
         state = checkpoints.latest() if checkpoints is not None else None
         curve = list(state["curve"]) if state else []
-        number = int(trial_dir.name)
+        number = trial_number(trial_dir)
         for epoch in range(len(curve) + 1, last + 1):
             row = {"epoch": epoch, "train_loss": 1.0 / epoch, "images_per_second": 100.0,
                    "val_accuracy": accuracy(values, epoch)}

@@ -252,6 +252,35 @@ def test_a_stopped_ray_search_resumes_and_reruns_its_unfinished_trials(ray_runti
     assert store.unfinished_trials() == []
 
 
+def test_a_scheduled_ray_search_continues_promotions_from_the_rung_checkpoint(ray_runtime, deadline, tmp_path):
+    data = ray_config(trials=3)
+    data["train"]["epochs"] = 3
+    data["search"]["scheduler"] = {"name": "successive_halving", "min_epochs": 1, "eta": 3}  # 3 at 1 epoch, 1 on to 3
+    config = validate_config(data)
+    store = RunStore.create(tmp_path / "ray", config, {})
+    outcome = run_search(config, store, None, TrainingEvaluator())
+    local_config = config.apply({"executor": {"name": "local"}})
+    local = run_search(local_config, RunStore.create(tmp_path / "local", local_config, {}), None, TrainingEvaluator())
+
+    ends = lambda history: sorted((r.number, r.key, r.state, r.epochs_reached) for r in history)  # noqa: E731
+    assert ends(outcome.history) == ends(local.history)
+    winner = outcome.best
+    assert winner.state is TrialState.COMPLETE and winner.epochs_reached == 3
+    # The paused state came back through Ray to the driver's disk, verified by its checksum …
+    checkpoint = next(e for e in store.events() if e["event"] == "checkpoint" and e["number"] == winner.number)
+    assert checkpoint["epoch"] == 1
+    # … and the promotion continued from it: epoch 1's row is the one trained before the pause,
+    # to the timing (retraining would have measured it again).
+    paused = next(
+        e["trial"] for e in store.events()
+        if e["event"] == "trial_finished" and e["trial"]["number"] == winner.number and e["trial"]["state"] == "paused"
+    )
+    assert winner.curve[0] == paused["curve"][0]
+    assert [row["epoch"] for row in winner.curve] == [1, 2, 3]
+    assert (store.trial_dir(winner.number) / "model.pt").is_file()
+    assert not list(store.path.glob("trials/*/checkpoint-*.pt"))  # every trial finished or retired
+
+
 def test_executor_ray_without_ray_fails_before_a_run_folder_exists(write_config, runs_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
     result = CliRunner().invoke(app, ["search", str(write_config(ray_config())), "-q"])

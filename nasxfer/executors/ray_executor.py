@@ -3,7 +3,8 @@
 Each trial attempt is one task that asks Ray for ``cpus_per_trial`` CPUs and
 ``gpus_per_trial`` GPUs; Ray places it on a node with them free and sets
 ``CUDA_VISIBLE_DEVICES``, so the trial's ``cuda`` is the GPU it was given. The task runs
-``remote.run_remote_trial`` and returns a ``RemoteTrial``; the driver writes the run folder.
+``remote.run_remote_trial`` on a ``TrialTask`` (the plan, and a promotion's checkpoint) and
+returns a ``RemoteTrial``; the driver writes the run folder.
 
 Data: the driver's evaluator, holding the dataset it loaded for the run (``prepare``), is
 put into Ray's object store once. A worker process fetches it on its first trial and keeps
@@ -83,8 +84,8 @@ class RayExecutor:
             "cluster": self.cluster,
         }
 
-    def submit(self, config: Config, plan):
-        return self.task.remote(config, plan, [self.evaluator], self.threads)
+    def submit(self, config: Config, task):
+        return self.task.remote(config, task, [self.evaluator], self.threads)
 
     def ready(self, handles: list, timeout: float) -> list:
         first, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
@@ -180,7 +181,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def _ray_trial(config: Config, plan, evaluator_box: list, threads: int):
+def _ray_trial(config: Config, task, evaluator_box: list, threads: int):
     """The Ray task: one attempt at one trial, in a worker process."""
     import time
 
@@ -203,4 +204,4 @@ def _ray_trial(config: Config, plan, evaluator_box: list, threads: int):
         "evaluator_cached": cached,
         "fetch_seconds": round(time.perf_counter() - fetching, 4),  # getting the evaluator and its data
     }
-    return run_remote_trial(config, plan, _WORKER_EVALUATOR[ref.hex()], worker)
+    return run_remote_trial(config, task, _WORKER_EVALUATOR[ref.hex()], worker)

@@ -18,6 +18,10 @@ trial budget is spent), the last bracket is closed as it is: a rung ``j`` of a b
 ``m`` candidates keeps ``max(1, floor(m / eta^j))``, so every bracket ends with at least
 one trial trained to ``train.epochs``. Once a rung is decided, the trials it did not keep
 are retired: pruned, their checkpoints deleted.
+
+With parallel trials the history also holds the trials still training (``RUNNING``): a
+rung is decided only once none of its bracket's trials is still training towards it, and
+meanwhile the next bracket takes new candidates, so free workers are not left idle.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from typing import Sequence
 
 from nasxfer.schedulers.base import Decision, NewCandidate, Promotion, Retirement, Scheduler
 from nasxfer.schedulers.rungs import ranked_at, rung_epochs, waiting_at
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+
+_WAITING = object()  # a bracket whose next rung cannot be decided until running trials finish
 
 
 class Hyperband(Scheduler):
@@ -66,6 +72,8 @@ class Hyperband(Scheduler):
             if still_open:
                 return Decision(NewCandidate(rungs[0], bracket), tuple(retire))
             step = self._promotion(bracket, members, rungs, retire)
+            if step is _WAITING:
+                continue
             if step is not None:
                 return Decision(step, tuple(retire))
         if not can_start_new:
@@ -74,12 +82,15 @@ class Hyperband(Scheduler):
 
     def _promotion(
         self, bracket: int, members: list[TrialRecord], rungs: tuple[int, ...], retire: list[Retirement]
-    ) -> Promotion | None:
-        """The next promotion of a closed bracket, lowest rung first; None when it is finished.
+    ) -> Promotion | object | None:
+        """The next promotion of a closed bracket, lowest rung first; None when it is finished,
+        ``_WAITING`` when the rung to decide still has trials training towards it.
 
         Appends to ``retire`` the paused trials of every rung already decided.
         """
         for j in range(1, len(rungs)):
+            if any(m.state is TrialState.RUNNING and m.epochs_reached < rungs[j - 1] for m in members):
+                return _WAITING
             keep = max(1, len(members) // self.eta**j)
             ranked = ranked_at(members, rungs[j - 1], self.objective)
             for record in ranked[:keep]:
