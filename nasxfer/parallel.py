@@ -225,7 +225,8 @@ class _ParallelSearch:
                 if plan is None:
                     return self.planner.stop_reason
             self.running[self.executor.submit(self.config, self.task(plan))] = _Running(plan, time.monotonic())
-            self.reporter.message(f"trial {plan.number} sent to {self.executor.name} ({len(self.running)} running)")
+            what = f"trial {plan.number}" + (f", on to epoch {plan.epochs}," if plan.previous is not None else "")
+            self.reporter.message(f"{what} sent to {self.executor.name} ({len(self.running)} running)")
         return None
 
     def task(self, plan: PlannedTrial) -> TrialTask:
