@@ -121,31 +121,27 @@ class TrainingEvaluator:
             channels_last=channels_last,
             num_workers=config.data.num_workers,
         )
+        # Both kinds of trial resume from epoch checkpoints, stop at a scheduler's rung and
+        # can be pruned; a transfer trial on cached features checkpoints its head alone.
+        control = dict(
+            resume=checkpoints.latest() if checkpoints is not None else None,
+            on_checkpoint=checkpoints.save if checkpoints is not None else None,
+            should_stop=should_stop,
+            stop_at_epoch=stop_at_epoch,
+            should_prune=should_prune,
+        )
         transfer = None
         if config.model.kind == "transfer":
             from nasxfer.transfer_fit import fit_transfer, search_phases
 
-            # Transfer trials are short (often heads on cached features): an interrupted one
-            # restarts rather than resuming from an epoch checkpoint, and schedulers and the
-            # pruner do not cut them short.
             result, transfer = fit_transfer(
                 model, config, data, preprocess, device, phases=search_phases(config),
                 train_batches=train_batches, val_batches=val_batches, seed=seed,
-                channels_last=channels_last, on_epoch=on_epoch,
+                channels_last=channels_last, on_epoch=on_epoch, **control,
             )  # fmt: skip
         else:
             result = fit(
-                model,
-                train_batches,
-                val_batches,
-                config.train,
-                len(data.class_names),
-                on_epoch=on_epoch,
-                resume=checkpoints.latest() if checkpoints is not None else None,
-                on_checkpoint=checkpoints.save if checkpoints is not None else None,
-                should_stop=should_stop,
-                stop_at_epoch=stop_at_epoch,
-                should_prune=should_prune,
+                model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch, **control
             )
         model_sha256 = save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
         if checkpoints is not None and len(result.curve) >= config.train.epochs:

@@ -93,12 +93,19 @@ def fit_transfer(
     seed: int = 0,
     channels_last: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    **control,
 ) -> tuple[FitResult, TransferReport]:
     """Run ``phases`` on ``network``; the curve continues its epoch count across phases.
 
     ``train_batches``/``val_batches`` are the image loaders for phases that train through
     the backbone; ``train_splits``/``val_split`` name the same data for cached phases.
+
+    ``control`` is ``fit``'s (``resume``, ``on_checkpoint``, ``should_stop``,
+    ``stop_at_epoch``, ``should_prune``), for one phase (a search trial): it resumes from
+    epoch checkpoints, stops at a scheduler's rung and is pruned like any trial.
     """
+    if control and len(phases) != 1:
+        raise ValueError("resume, checkpoints, rungs and pruning apply to a one-phase transfer run")
     report = TransferReport(augment=config.data.augment)
     result = FitResult()
     for number, phase in enumerate(phases, start=1):
@@ -114,6 +121,7 @@ def fit_transfer(
                 network, data, config, preprocess, device,
                 train_splits=train_splits, val_split=val_split, seed=seed, epochs=phase.epochs,
                 lr=phase.lr, warmup_epochs=phase.warmup_epochs, on_epoch=relay, channels_last=channels_last,
+                **control,
             )  # fmt: skip
             report.cached_phases.append(number)
             report.cache_status.update(use.status)
@@ -121,6 +129,7 @@ def fit_transfer(
             phase_result = fit(
                 network, train_batches, val_batches, config.train, len(data.class_names),
                 epochs=phase.epochs, lr=phase.lr, warmup_epochs=phase.warmup_epochs, on_epoch=relay,
+                **control,
             )  # fmt: skip
         result.curve.extend({**row, "epoch": row["epoch"] + offset, "phase": number} for row in phase_result.curve)
     return result, report

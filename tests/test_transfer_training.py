@@ -237,3 +237,33 @@ def test_lp_ft_runs_a_cached_head_phase_then_unfreezes(config, tmp_path):
     assert [row["epoch"] for row in seen] == [1, 2, 3]
     assert report.cached_phases == [1] and "phase 1 trained the head on cached" in report.note()
     assert network.frozen_stages == 3 and not torch.equal(before, network.backbone.body.layer3[2].conv2.weight)
+
+
+# --------------------------------------------------------------------------- schedulers and pruning
+
+
+@pytest.mark.parametrize("cache", ["auto", "off"])  # a head on cached features; through the backbone
+def test_transfer_trials_stop_at_rungs_and_promotions_continue_from_the_checkpoint(config, tmp_path, cache, feature_cache_dir):
+    from nasxfer.runner import run_search
+    from nasxfer.store import RunStore
+    from nasxfer.trial import TrialState
+
+    cfg = config.apply(
+        {
+            "model.finetune.feature_cache": cache, "model.finetune.unfreeze": 0 if cache == "auto" else 1,
+            "train.epochs": 3, "search.budget.trials": 3,
+            "search.scheduler": {"name": "successive_halving", "min_epochs": 1, "eta": 3},
+        }
+    )
+    store = RunStore.create(tmp_path, cfg, {})
+    outcome = run_search(cfg, store, None, TrainingEvaluator())
+    winner = outcome.best
+    assert [r.epochs_reached for r in outcome.history if r.number != winner.number] == [1, 1]  # cut at the rung
+    assert winner.state is TrialState.COMPLETE and [row["epoch"] for row in winner.curve] == [1, 2, 3]
+    paused = next(
+        e["trial"] for e in store.events()
+        if e["event"] == "trial_finished" and e["trial"]["number"] == winner.number and e["trial"]["state"] == "paused"
+    )
+    assert winner.curve[0] == paused["curve"][0]  # epoch 1 came from the checkpoint, timing and all
+    assert outcome.epochs == 1 + 1 + 3
+    assert winner.metrics["feature_cache"] == (1.0 if cache == "auto" else 0.0)

@@ -77,9 +77,12 @@ def fit_head_on_features(
     on_epoch=None,
     channels_last: bool = False,
     cache: FeatureCache | None = None,
+    **control,
 ) -> tuple[FitResult, CacheUse]:
     """Train ``network.head`` on cached features of ``train_splits`` (concatenated), validating
-    on ``val_split``'s; the backbone must be frozen. Same arguments and result as ``fit``."""
+    on ``val_split``'s; the backbone must be frozen. Same arguments and result as ``fit``;
+    ``control`` (``resume``, ``on_checkpoint``, ``should_stop``, ``stop_at_epoch``,
+    ``should_prune``) goes to ``fit`` as it is: the training state is the head's."""
     if not network.backbone_frozen:
         raise ValueError("cached features need a fully frozen backbone (model.finetune.unfreeze: 0)")
     cache = cache or FeatureCache()
@@ -120,5 +123,6 @@ def fit_head_on_features(
         lr=lr,
         warmup_epochs=warmup_epochs,
         on_epoch=on_epoch,
+        **control,
     )
     return result, use

@@ -54,6 +54,10 @@ class FeatureLoader:
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Continue from ``epoch`` (counted from 0), as ``BatchLoader.set_epoch``: a resumed fit."""
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch = self.epoch
         self.epoch += 1
