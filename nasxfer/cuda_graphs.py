@@ -20,9 +20,9 @@ Everything a checkpoint or a comparison with eager training sees stays as it is 
   the step is captured, and ``portable_state_dict`` saves step counters on the CPU as an
   eager optimiser keeps them.
 
-The capture itself (``cuda_capture``, ``side_stream``) only runs on CUDA; ``ineligible``
-decides, and the rest of the logic is the same on any device, so tests drive it on a CPU
-with a stand-in capture.
+The capture itself (``cuda_capture``) and the warm-up's side stream only run on CUDA;
+``ineligible`` decides, and the rest of the logic is the same on any device, so tests
+drive it on a CPU with a stand-in capture.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class GraphedStep:
         self._replay: Callable[[], torch.Tensor] | None = None
         self._static: tuple[torch.Tensor, torch.Tensor] | None = None
         self._lrs: list[torch.Tensor] = []
+        self._stream = None  # the warm-up's side stream (CUDA)
 
     @property
     def status(self) -> str:
@@ -116,15 +117,24 @@ class GraphedStep:
             return self.eager(x, y)
         if self._seen[shape] < self.warmup_steps:
             self._seen[shape] += 1
-            with side_stream(x.device):  # PyTorch's recipe: warm up off the stream that captures
-                return self.eager(x, y)
+            return self._warm_up(x, y)
         return self._capture(x, y, shape)
 
     def close(self) -> None:
         """Drop the graph and its static tensors: the graph's memory pool goes with them."""
-        self._replay, self._static, self._lrs = None, None, []
+        self._replay, self._static, self._lrs, self._stream = None, None, [], None
 
     # ------------------------------------------------------------------ internals
+
+    def _warm_up(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """An eager step; on CUDA on a side stream, as PyTorch's recipe warms up before a
+        capture (lazily created state, cuDNN's choice of kernels, cuBLAS workspaces)."""
+        if x.device.type != "cuda":
+            return self.eager(x, y)
+        if self._stream is None:
+            self._stream = torch.cuda.Stream(x.device)
+        with side_stream(self._stream):
+            return self.eager(x, y)
 
     def _capture(self, x: torch.Tensor, y: torch.Tensor, shape: tuple) -> torch.Tensor:
         # Everything a capture must not do is done before it: allocate the static inputs
@@ -237,19 +247,16 @@ def cuda_capture(step: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]
 
 
 @contextlib.contextmanager
-def side_stream(device: torch.device) -> Iterator[None]:
-    """Run the enclosed CUDA work on a side stream that first waits for, and is then waited
-    on by, the current one (PyTorch's warm-up pattern before a capture). Elsewhere there
-    are no streams: the work runs as it is."""
-    if device.type != "cuda":
-        yield
-        return
-    current = torch.cuda.current_stream(device)
-    stream = torch.cuda.Stream(device)
+def side_stream(stream) -> Iterator[None]:
+    """Run the enclosed CUDA work on ``stream``, which first waits for the current stream's
+    work (the batch it reads) and is then waited on by it (the loss read afterwards)."""
+    current = torch.cuda.current_stream(stream.device)
     stream.wait_stream(current)
-    with torch.cuda.stream(stream):
-        yield
-    current.wait_stream(stream)
+    try:
+        with torch.cuda.stream(stream):
+            yield
+    finally:
+        current.wait_stream(stream)
 
 
 # ------------------------------------------------------------------ helpers
@@ -262,7 +269,8 @@ def _lr_tensor(group: dict, device: torch.device) -> torch.Tensor:
 def _steps_to_param_device(optimizer: torch.optim.Optimizer) -> None:
     """AdamW keeps its step counters on the CPU when not fused; the fused kernel reads them
     on the parameters' device. Moved once, before capturing (a capture cannot copy from
-    the host); eager steps after that accept device counters."""
+    the host); the eager steps after that (partial batches) accept device counters, at
+    the price of reading each one back to the host."""
     for param, state in optimizer.state.items():
         step = state.get("step")
         if isinstance(step, torch.Tensor) and step.device != param.device:
