@@ -1,6 +1,6 @@
 """On a CUDA device: images/s of a nasxfer trial and of the bare loop, for each AMP mode
-with and without channels_last, and their ratio. Prints a note and exits on a machine
-without CUDA.
+with and without channels_last, each trial with CUDA graphs off and on (``train.cuda_graphs``),
+and their ratios. Prints a note and exits on a machine without CUDA.
 
     python benchmarks/gpu.py [--images 20000] [--size 32]
 """
@@ -13,7 +13,7 @@ import sys
 import torch
 
 from _common import interleaved, machine, median
-from overhead import bare_loop, make_data, nasxfer_trial
+from overhead import bare_loop, make_data, nasxfer_run
 
 from nasxfer.config import TrainConfig
 
@@ -33,14 +33,27 @@ def main() -> None:
     split = make_data(args.images, args.size, 10)
     print(f"machine: {machine()}")
     print(f"workload: {args.images} images {args.size}x{args.size}, {args.epochs} epochs, batch {args.batch}, median of {args.repeats}")
-    print("| amp | channels_last | bare images/s | nasxfer images/s | ratio |\n|---|---|---|---|---|")
+    print("(graphs: train.cuda_graphs auto; its first epoch includes the warm-up and the capture)")
+    print(
+        "| amp | channels_last | bare images/s | nasxfer images/s | graphs images/s | nasxfer / bare | graphs / nasxfer | graphs ran |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
     for amp in ("off", "bf16", "fp16"):
         for layout in ("off", "on"):
             cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=0.05, device="cuda", amp=amp, channels_last=layout)
+            graphs_cfg = cfg.model_copy(update={"cuda_graphs": "auto"})
             bare_loop(split, cfg, 10)  # warm-up: cuDNN autotuning, allocator
-            runs = interleaved({"bare": lambda: bare_loop(split, cfg, 10), "ours": lambda: nasxfer_trial(split, cfg, 10)}, args.repeats)
-            bare, ours = median([r[0] for r in runs["bare"]]), median([r[0] for r in runs["ours"]])
-            print(f"| {amp} | {layout} | {bare:,.0f} | {ours:,.0f} | {ours / bare:.3f} |")
+            runs = interleaved(
+                {
+                    "bare": lambda: bare_loop(split, cfg, 10),
+                    "eager": lambda: nasxfer_run(split, cfg, 10),
+                    "graphs": lambda: nasxfer_run(split, graphs_cfg, 10),
+                },
+                args.repeats,
+            )
+            bare, eager, graphs = (median([r[0] for r in runs[name]]) for name in ("bare", "eager", "graphs"))
+            status = runs["graphs"][-1][2]  # "graphed", or why the step stayed eager (fp16)
+            print(f"| {amp} | {layout} | {bare:,.0f} | {eager:,.0f} | {graphs:,.0f} | {eager / bare:.3f} | {graphs / eager:.3f} | {status} |")
 
 
 if __name__ == "__main__":

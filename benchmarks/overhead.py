@@ -38,9 +38,15 @@ def network(classes: int):
     return build_scratch_network(cfg, 3, classes)
 
 
-def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> float:
+def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, float]:
     """nasxfer's training path: BatchLoader + fit, with the config's device, AMP and layout.
     Returns (images per wall second, images per CPU second)."""
+    wall, cpu, _ = nasxfer_run(split, cfg, classes)
+    return wall, cpu
+
+
+def nasxfer_run(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, float, str]:
+    """``nasxfer_trial`` and how its step ran (``FitResult.cuda_graphs``)."""
     from nasxfer.train import resolve_device, use_channels_last
 
     seed_everything(0)
@@ -57,7 +63,7 @@ def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> float:
     result = fit(model, loader, None, cfg, classes)
     cpu = time.process_time() - cpu
     seconds = sum(row["train_seconds"] for row in result.curve)
-    return len(split) * cfg.epochs / seconds, len(split) * cfg.epochs / cpu
+    return len(split) * cfg.epochs / seconds, len(split) * cfg.epochs / cpu, result.cuda_graphs
 
 
 def bare_loop(split: Split, cfg: TrainConfig, classes: int) -> float:

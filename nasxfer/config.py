@@ -490,6 +490,11 @@ class TrainConfig(Strict):
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     channels_last: Literal["auto", "on", "off"] = "auto"
     cudnn_benchmark: bool = True  # CUDA: let cuDNN time its kernels for the (fixed) input shape
+    # CUDA: capture the training step once and replay it per batch (nasxfer.cuda_graphs).
+    # auto and on graph on CUDA where the step can be captured and train eagerly elsewhere;
+    # on also refuses a config that can never be graphed. Off by default until measured on
+    # a GPU (README, Performance).
+    cuda_graphs: Literal["auto", "on", "off"] = "off"
 
     @field_validator("device")
     @classmethod
@@ -503,6 +508,14 @@ class TrainConfig(Strict):
     def _warmup_inside_training(self) -> TrainConfig:
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
+        return self
+
+    @model_validator(mode="after")
+    def _graphs_can_capture(self) -> TrainConfig:
+        # fp16 scales its loss dynamically (GradScaler), which a graph cannot replay; auto
+        # would quietly train eagerly, on says graphs were wanted.
+        if self.cuda_graphs == "on" and self.amp == "fp16":
+            raise ValueError("cuda_graphs: on cannot capture amp: fp16 (dynamic loss scaling); use amp: bf16 or off, or cuda_graphs: auto")
         return self
 
 

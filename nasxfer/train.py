@@ -7,6 +7,7 @@ optional callback and returns the learning curve; the caller owns checkpoints an
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
 import time
@@ -19,7 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasxfer.config import TrainConfig
+from nasxfer.cuda_graphs import GraphedStep, ineligible, portable_state_dict
 from nasxfer.errors import TrainingInterrupted
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -155,23 +159,23 @@ class EpochStats:
     seconds: float
 
 
-def train_one_epoch(
+def train_step(
     model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
     precision: Precision,
     scaler: torch.amp.GradScaler | None = None,
     label_smoothing: float = 0.0,
-) -> EpochStats:
-    model.train()
+    autocast_cache: bool = True,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """One optimisation step on a batch, ``(x, y) -> loss`` (the scheduler is the caller's).
+
+    ``autocast_cache=False`` is for a step that is captured into a CUDA graph: autocast's
+    cache of cast weights would otherwise hold tensors from outside the graph.
+    """
     device_type = next(model.parameters()).device.type
-    # Summing on the device and reading once avoids a host sync per step.
-    loss_sum = None
-    images = 0
-    start = time.perf_counter()
-    for x, y in batches:
-        with _autocast(device_type, precision):
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with _autocast(device_type, precision, autocast_cache):
             loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
@@ -181,7 +185,33 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
+        return loss
+
+    return step
+
+
+def train_one_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None = None,
+    label_smoothing: float = 0.0,
+    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> EpochStats:
+    """One pass over ``batches``. ``step`` (default: ``train_step`` of the other arguments)
+    takes the optimisation step; ``fit`` passes a ``GraphedStep`` when it replays CUDA graphs."""
+    model.train()
+    step = step or train_step(model, optimizer, precision, scaler, label_smoothing)
+    # Summing on the device and reading once avoids a host sync per step.
+    loss_sum = None
+    images = 0
+    start = time.perf_counter()
+    for x, y in batches:
+        loss = step(x, y)
         scheduler.step()
+        # Read before the next step: a graph's replay overwrites its loss tensor.
         batch_loss = loss.detach() * len(y)
         loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
         images += len(y)
@@ -220,6 +250,8 @@ def evaluate(
 @dataclass
 class FitResult:
     curve: list[dict[str, float]] = field(default_factory=list)
+    # How the training step ran: "graphed" (CUDA graphs) or "eager: <why>".
+    cuda_graphs: str = ""
 
     @property
     def final(self) -> dict[str, float]:
@@ -262,6 +294,10 @@ def fit(
     later ``resume`` of the last state continues the very same run (a scheduler's rung);
     ``should_prune(row)``, asked after each epoch's ``on_epoch``, ends training there when
     it says so (a pruner).
+
+    CUDA graphs (``cfg.cuda_graphs``): where ``cuda_graphs.ineligible`` allows, the step is
+    captured once and replayed (see ``nasxfer.cuda_graphs``); ``result.cuda_graphs`` says
+    whether it was, and each curve row then counts its ``graphed_steps``.
     """
     epochs = cfg.epochs if epochs is None else epochs
     warmup_epochs = cfg.warmup_epochs if warmup_epochs is None else warmup_epochs
@@ -281,32 +317,57 @@ def fit(
         first_epoch = _restore(resume, model, optimizer, scheduler, scaler, result)
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(first_epoch - 1)  # the loader's epochs count from 0
+    step, graphed = _step_for(model, optimizer, precision, scaler, cfg, result)
     last = epochs if stop_at_epoch is None else min(stop_at_epoch, epochs)
-    for epoch in range(first_epoch, last + 1):
-        stats = train_one_epoch(
-            model, train_batches, optimizer, scheduler, precision, scaler, cfg.label_smoothing
-        )
-        row = {
-            "epoch": epoch,
-            "train_loss": stats.loss,
-            "train_seconds": stats.seconds,
-            "images_per_second": stats.images / max(stats.seconds, 1e-9),
-        }
-        if val_batches is not None:
-            val = evaluate(model, val_batches, num_classes, precision)
-            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["f1"])
-        result.curve.append(row)
-        if on_checkpoint is not None:
-            on_checkpoint(training_state(epoch, model, optimizer, scheduler, scaler, result), epoch)
-        if on_epoch is not None:
-            on_epoch(row)
-        if epoch == last:
-            break
-        if should_prune is not None and should_prune(row):
-            break
-        if should_stop is not None and should_stop():
-            raise TrainingInterrupted(epoch)
+    try:
+        for epoch in range(first_epoch, last + 1):
+            replays = graphed.replays if graphed is not None else 0
+            stats = train_one_epoch(
+                model, train_batches, optimizer, scheduler, precision, scaler, cfg.label_smoothing, step=step
+            )
+            row = {
+                "epoch": epoch,
+                "train_loss": stats.loss,
+                "train_seconds": stats.seconds,
+                "images_per_second": stats.images / max(stats.seconds, 1e-9),
+            }
+            if graphed is not None:
+                row["graphed_steps"] = float(graphed.replays - replays)
+            if val_batches is not None:
+                val = evaluate(model, val_batches, num_classes, precision)
+                row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["f1"])
+            result.curve.append(row)
+            if on_checkpoint is not None:
+                on_checkpoint(training_state(epoch, model, optimizer, scheduler, scaler, result), epoch)
+            if on_epoch is not None:
+                on_epoch(row)
+            if epoch == last:
+                break
+            if should_prune is not None and should_prune(row):
+                break
+            if should_stop is not None and should_stop():
+                raise TrainingInterrupted(epoch)
+    finally:
+        if graphed is not None:
+            result.cuda_graphs = graphed.status
+            graphed.close()  # the graph's memory pool is released with the fit, not at garbage collection
     return result
+
+
+def _step_for(model, optimizer, precision: Precision, scaler, cfg: TrainConfig, result: FitResult):
+    """The eager ``train_step``, or a ``GraphedStep`` around it where CUDA graphs apply;
+    ``(step, graphed or None)``. Why a fit trains eagerly goes to ``result.cuda_graphs``
+    and the debug log, never to the screen."""
+    eager = train_step(model, optimizer, precision, scaler, cfg.label_smoothing)
+    device = next(model.parameters()).device
+    reason = ineligible(cfg.cuda_graphs, device, precision.scale_loss, model, optimizer)
+    if reason is not None:
+        result.cuda_graphs = f"eager: {reason}"
+        log.debug("train.cuda_graphs: training eagerly: %s", reason)
+        return eager, None
+    body = train_step(model, optimizer, precision, None, cfg.label_smoothing, autocast_cache=False)
+    graphed = GraphedStep(eager, body, optimizer)
+    return graphed, graphed
 
 
 def training_state(epoch, model, optimizer, scheduler, scaler, result: FitResult) -> dict:
@@ -314,7 +375,7 @@ def training_state(epoch, model, optimizer, scheduler, scaler, result: FitResult
     state = {
         "epoch": epoch,
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": portable_state_dict(optimizer),  # as eager training saves it, graphs or not
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
         "curve": list(result.curve),
@@ -343,7 +404,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _autocast(device_type: str, precision: Precision):
+def _autocast(device_type: str, precision: Precision, cache_enabled: bool = True):
     if precision.dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device_type, dtype=precision.dtype)
+    return torch.autocast(device_type=device_type, dtype=precision.dtype, cache_enabled=cache_enabled)

@@ -74,6 +74,11 @@ CORPUS = {
     "space names no field": (patched("search.space", {"model.scratch.width": {"choices": [1, 2]}}), "names no config field"),
     "space makes invalid configs": (patched("search.space", {"train.epochs": {"choices": [0, 2]}}), "not a valid config"),
     "unknown device": (patched("train.device", "tpu"), "unknown device 'tpu'"),
+    "cuda graphs as a bool": (patched("train.cuda_graphs", True), "train.cuda_graphs: "),
+    "cuda graphs on with fp16": (
+        patched("train", {**TINY["train"], "cuda_graphs": "on", "amp": "fp16"}),
+        "cuda_graphs: on cannot capture amp: fp16",
+    ),
     "bad run name": (patched("name", "a/b"), "name: "),
     # missing files
     "missing imagefolder root": (
