@@ -75,32 +75,19 @@ class TrainingEvaluator:
         early and normally, as ``fit`` describes; the outcome is then the trial's at the epoch
         reached, and its last checkpoint stays, for a promotion to continue from. Checkpoints
         are cleared once the trial has trained all of ``train.epochs``."""
-        import torch
-
         from nasxfer.checkpoint import model_payload, save_model
         from nasxfer.costs import peak_memory_mb
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.fileio import atomic_write_json
-        from nasxfer.models.build import build_model, preprocess_for
-        from nasxfer.train import (
-            configure_backend,
-            count_parameters,
-            fit,
-            resolve_device,
-            seed_everything,
-            use_channels_last,
-        )
+        from nasxfer.models.build import model_for_training
+        from nasxfer.train import configure_backend, count_parameters, fit, resolve_device
 
         started = time.perf_counter()
         device = resolve_device(config.train.device)
         configure_backend(config.train, device)
         data = self.data_for(config, device)
-        seed_everything(seed)
-        model = build_model(config.model, data.channels, len(data.class_names)).to(device)
-        channels_last = use_channels_last(config.train.channels_last, device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        preprocess = preprocess_for(config.model, data, model)
+        built = model_for_training(config, data, device, seed)
+        model, preprocess, channels_last = built.model, built.preprocess, built.channels_last
         costs = self.costs(model, config, data, preprocess, device)  # may reject before training
         train_batches = BatchLoader(
             data.train,

@@ -125,22 +125,16 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict
 
 def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> dict[str, Any]:
     """One final training (with early stopping on a held-out slice) and its test metrics."""
-    import torch
-
     from nasxfer.data.loader import BatchLoader, augment_for
     from nasxfer.data.registry import Split, merge
     from nasxfer.data.splits import stratified_split
     from nasxfer.errors import TrainingInterrupted
-    from nasxfer.models.build import build_model, preprocess_for
-    from nasxfer.train import evaluate, fit, seed_everything, use_channels_last
+    from nasxfer.models.build import model_for_training
+    from nasxfer.train import evaluate, fit
 
     settings = config.finetune
-    seed_everything(seed)
-    model = build_model(config.model, data.channels, len(data.class_names)).to(device)
-    channels_last = use_channels_last(config.train.channels_last, device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    preprocess = preprocess_for(config.model, data, model)
+    built = model_for_training(config, data, device, seed)
+    model, preprocess, channels_last = built.model, built.preprocess, built.channels_last
     batch_size = settings.batch_size or config.train.batch_size
     loader = dict(device=device, preprocess=preprocess, channels_last=channels_last, num_workers=config.data.num_workers)
 

@@ -7,6 +7,7 @@ without it, the from-scratch network of ``model.scratch``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -60,3 +61,29 @@ def preprocess_for(cfg: ModelConfig, data, model: nn.Module | None = None) -> Pr
     if spec.image_size is not None and tuple(data.image_size) != (spec.image_size, spec.image_size):
         size = (spec.image_size, spec.image_size)
     return Preprocess(mean=tuple(spec.mean), std=tuple(spec.std), image_size=size, channels=spec.channels)
+
+
+@dataclass
+class TrainingModel:
+    """A network ready to train on a device, with what its batches need."""
+
+    model: nn.Module
+    preprocess: Preprocess
+    channels_last: bool  # the model is in channels_last memory format; its batches must be too
+
+
+def model_for_training(config, data, device, seed: int) -> TrainingModel:
+    """Seed, build ``config.model`` for ``data`` on ``device`` in the memory layout
+    ``config.train.channels_last`` picks, and work out its preprocessing: the set-up a search
+    trial and a final training share, in the same order so that the same seed gives the same
+    initial weights in both."""
+    import torch
+
+    from nasxfer.train import seed_everything, use_channels_last
+
+    seed_everything(seed)
+    model = build_model(config.model, data.channels, len(data.class_names)).to(device)
+    channels_last = use_channels_last(config.train.channels_last, device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return TrainingModel(model, preprocess_for(config.model, data, model), channels_last)
