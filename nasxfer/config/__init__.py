@@ -8,7 +8,6 @@ become one-line ``ConfigError`` messages that name the field and the fix.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 import typing
@@ -18,32 +17,14 @@ from typing import Any, Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nasxfer.config.overrides import parse_override, set_path
+from nasxfer.config.yaml_io import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, _too_many_nodes, _Yaml12Loader, read_yaml_mapping, safe_load_yaml
 from nasxfer.data import DATASET_NAMES
 from nasxfer.errors import ConfigError
 from nasxfer.models import SCRATCH_OPS
 from nasxfer.models.backbone_names import DEFAULT_WEIGHTS, check_factory, check_name, normalise_weights
 
-MAX_CONFIG_BYTES = 1_000_000  # a config is a page of YAML; anything bigger is a mistake
-MAX_CONFIG_NODES = 100_000  # counted with aliases expanded: stops "billion laughs" documents
 MAX_SYNTHETIC_BYTES = 4 * 10**9
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """``safe_load`` with YAML 1.2 booleans: only true/false, so ``amp: off`` stays a string."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def safe_load_yaml(text: str):
-    """Parse YAML safely (no object construction) with YAML 1.2 booleans."""
-    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 class Strict(BaseModel):
@@ -654,84 +635,6 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         key, value = parse_override(item)
         set_path(data, key, value)
     return validate_config(data)
-
-
-def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config: no such file '{path}' (give the path of a YAML config)")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config: '{path}' is over {MAX_CONFIG_BYTES // 1000} kB: is it really a config?")
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = safe_load_yaml(text)
-    except UnicodeDecodeError:
-        raise ConfigError(f"config: '{path}' is not UTF-8 text (give a YAML file)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"config: '{path}' is not valid YAML{where}: {problem}") from None
-    if data is None:
-        raise ConfigError(f"config: '{path}' is empty (start from configs/quickstart.yaml)")
-    if _too_many_nodes(data):
-        raise ConfigError(f"config: '{path}' expands to over {MAX_CONFIG_NODES:,} values (YAML aliases?)")
-    if not isinstance(data, dict):
-        raise ConfigError(f"config: '{path}' must be a YAML mapping of sections (name, data, model, …)")
-    return data
-
-
-def _too_many_nodes(data: Any) -> bool:
-    """Count values as a validator would visit them (aliases expanded), stopping early."""
-    budget = MAX_CONFIG_NODES
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        budget -= 1
-        if budget < 0:
-            return True
-        if isinstance(node, dict):
-            stack.extend(node.values())
-            stack.extend(node.keys())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return False
-
-
-def parse_override(item: str) -> tuple[str, Any]:
-    """``train.lr=0.05`` -> ``("train.lr", 0.05)``; the value is parsed as YAML."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"--set: '{item}' is not key=value (example: --set train.lr=0.05)")
-    try:
-        value = safe_load_yaml(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key, value
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``data[a][b][c] = value`` for ``path == "a.b.c"``, creating sections as needed.
-
-    Space dimensions are themselves keyed by dotted paths (``search.space.train.lr``), so
-    once the walk reaches ``search.space`` the rest of the path is one key.
-    """
-    parts = path.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        if parts[:i] == ["search", "space"] and i == 2:
-            break
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"{'.'.join(parts[: i + 1])}: is a value, not a section, so '{path}' cannot be set")
-        node = child
-    else:
-        node[parts[-1]] = copy.deepcopy(value)
-        return
-    node[".".join(parts[2:])] = copy.deepcopy(value)
 
 
 def validate_config(data: Mapping[str, Any]) -> Config:
