@@ -8,15 +8,15 @@ become one-line ``ConfigError`` messages that name the field and the fix.
 
 from __future__ import annotations
 
-import difflib
 import re
-import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nasxfer.config.base import Strict, _stage_count
+from nasxfer.config.messages import _known, _unknown_key_message, format_validation_error
 from nasxfer.config.overrides import parse_override, set_path
 from nasxfer.config.yaml_io import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, _too_many_nodes, _Yaml12Loader, read_yaml_mapping, safe_load_yaml
 from nasxfer.data import DATASET_NAMES
@@ -25,12 +25,6 @@ from nasxfer.models import SCRATCH_OPS
 from nasxfer.models.backbone_names import DEFAULT_WEIGHTS, check_factory, check_name, normalise_weights
 
 MAX_SYNTHETIC_BYTES = 4 * 10**9
-
-
-class Strict(BaseModel):
-    """Base for every section: unknown keys are errors and values never change in place."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --------------------------------------------------------------------------- data
@@ -225,12 +219,6 @@ class TransferTraining(Strict):
     @classmethod
     def _stage_count(cls, unfreeze: Any) -> int | str:
         return _stage_count(unfreeze)
-
-
-def _stage_count(unfreeze: Any) -> int | str:
-    if unfreeze == "all" or (isinstance(unfreeze, int) and not isinstance(unfreeze, bool) and 0 <= unfreeze <= 1000):
-        return unfreeze
-    raise ValueError(f"give a number of stages (0 = linear probe, up to 1000) or all (got {unfreeze!r})")
 
 
 class ModelConfig(Strict):
@@ -642,55 +630,6 @@ def validate_config(data: Mapping[str, Any]) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """The first error as one line, ``field.path: what is wrong (fix)``, plus a count of the rest."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = [str(p) for p in first["loc"]]
-    field = ".".join(loc) or "config"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        message = _unknown_key_message(loc)
-    elif kind == "missing":
-        message = "is required"
-    else:
-        message = first["msg"]
-        for prefix in ("Value error, ", "Assertion failed, "):
-            message = message.removeprefix(prefix)
-        message = message[0].lower() + message[1:] if message else message
-        if kind in ("int_parsing", "float_parsing", "bool_parsing", "int_type", "float_type") and "input" in first:
-            message += f" (got {first['input']!r})"
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    if not loc and re.match(r"^[\w.]+: ", message):
-        return f"{message}{more}"  # a whole-config check that names its own field
-    return f"{field}: {message}{more}"
-
-
-def _unknown_key_message(loc: list[str]) -> str:
-    model: type[BaseModel] = Config
-    for part in loc[:-1]:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        # An optional section (`BackboneConfig | None`) names its model inside the union.
-        candidates = (annotation, *typing.get_args(annotation))
-        section = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if section is None:
-            break
-        model = section
-    allowed = list(model.model_fields)
-    close = difflib.get_close_matches(loc[-1], allowed, n=1)
-    hint = f" — did you mean '{close[0]}'?" if close else ""
-    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
-
-
-def _known(name: str, choices: tuple[str, ...], what: str) -> str:
-    if name in choices:
-        return name
-    close = difflib.get_close_matches(name, choices, n=1) or [c for c in choices if c.startswith(str(name))][:1]
-    hint = f" — did you mean '{close[0]}'?" if close else ""
-    raise ValueError(f"unknown {what} {name!r}{hint} (choices: {', '.join(choices)})")
 
 
 def _freeze(value: Any) -> Any:
