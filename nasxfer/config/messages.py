@@ -38,8 +38,8 @@ def format_validation_error(exc: ValidationError) -> str:
 
 
 def _unknown_key_message(loc: list[str]) -> str:
-    # Imported here, not at the top: Config's module imports this one to format its errors.
-    from nasxfer.config import Config
+    # Imported here, not at the top: experiment.py imports this module to format its errors.
+    from nasxfer.config.experiment import Config
 
     model: type[BaseModel] = Config
     for part in loc[:-1]:
