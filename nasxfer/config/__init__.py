@@ -1,0 +1,62 @@
+"""The experiment config: pydantic models, YAML loading, ``--set`` overrides, ``apply``.
+
+A YAML file becomes a frozen, validated ``Config``. Every later change to a config, a
+user's ``--set train.lr=0.05`` or a strategy's candidate ``{"train.lr": 0.05}``, goes
+through ``Config.apply``, so both are validated by the same schema. Validation errors
+become one-line ``ConfigError`` messages that name the field and the fix.
+
+Where each part lives (import every name from ``nasxfer.config`` itself):
+
+- ``experiment``: ``Config``, its ``output`` and ``executor`` sections, ``validate_config``, ``load_config``
+- ``data``: the ``data`` section
+- ``model``: the ``model`` section (scratch network, backbone, head, how the backbone trains)
+- ``search``: the ``search`` section (space dimensions, strategy, budget, objectives, constraints, schedulers, …)
+- ``training``: the ``train`` and ``finetune`` sections
+- ``base``: ``Strict``, the base of every section, and validators several sections share
+- ``messages``: pydantic errors as one-line messages; the "did you mean" name check
+- ``yaml_io``: YAML 1.2 parsing, reading a config file into a mapping, the size and alias limits
+- ``overrides``: ``--set key=value`` parsing and dotted-path edits of raw config data
+"""
+
+# Re-exported so that `from nasxfer.config import X` names every part of the schema in one
+# place, private helpers included: callers never depend on how the package is split. To
+# monkeypatch a limit, patch the module that reads it (nasxfer.config.yaml_io.MAX_CONFIG_NODES):
+# rebinding the name here changes nothing.
+from nasxfer.config.base import Strict, _stage_count
+from nasxfer.config.data import MAX_SYNTHETIC_BYTES, DataConfig, SyntheticData
+from nasxfer.config.experiment import Config, ExecutorConfig, OutputConfig, load_config, validate_config
+from nasxfer.config.messages import _known, _unknown_key_message, format_validation_error
+from nasxfer.config.model import BackboneConfig, HeadConfig, ModelConfig, ScratchConfig, TransferTraining
+from nasxfer.config.overrides import parse_override, set_path
+from nasxfer.config.search import (
+    OBJECTIVE_METRICS,
+    Budget,
+    Constraints,
+    Dimension,
+    EvaluatorConfig,
+    LatencyConfig,
+    Objective,
+    PrunerConfig,
+    SchedulerConfig,
+    SearchConfig,
+    StrategyConfig,
+    WarmStartConfig,
+    _freeze,
+)
+from nasxfer.config.training import FinetuneConfig, TrainConfig
+from nasxfer.config.yaml_io import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, _too_many_nodes, _Yaml12Loader, read_yaml_mapping, safe_load_yaml
+
+__all__ = [
+    # the whole config and the ways to get one
+    "Config", "load_config", "validate_config",
+    # sections, in the order a config file has them
+    "DataConfig", "SyntheticData",
+    "ModelConfig", "ScratchConfig", "BackboneConfig", "HeadConfig", "TransferTraining",
+    "SearchConfig", "Dimension", "StrategyConfig", "EvaluatorConfig", "Budget", "Objective",
+    "Constraints", "LatencyConfig", "SchedulerConfig", "PrunerConfig", "WarmStartConfig",
+    "TrainConfig", "FinetuneConfig", "OutputConfig", "ExecutorConfig", "Strict",
+    # YAML, overrides, messages
+    "safe_load_yaml", "read_yaml_mapping", "parse_override", "set_path", "format_validation_error",
+    # limits and names
+    "MAX_CONFIG_BYTES", "MAX_CONFIG_NODES", "MAX_SYNTHETIC_BYTES", "OBJECTIVE_METRICS",
+]

@@ -1,0 +1,169 @@
+"""The ``model`` section: a network searched from scratch, or a pretrained backbone with a head.
+
+Which backbone names and factories exist is ``nasxfer.models.backbone_names``'s to say;
+it is imported here without torch, so ``nasxfer validate`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from nasxfer.config.base import Strict, _stage_count
+from nasxfer.config.messages import _known
+from nasxfer.models import SCRATCH_OPS
+from nasxfer.models.backbone_names import DEFAULT_WEIGHTS, check_factory, check_name, normalise_weights
+
+
+class ScratchConfig(Strict):
+    """A macro network searched from scratch: stem, stages of layers, 1x1 head, pool, linear.
+
+    The first layer of each stage has stride 2 and doubles the width, so stage ``i`` has
+    ``stem_channels * 2**(i+1)`` channels (NAS-Bench-Macro's layout).
+    """
+
+    stem_channels: int = Field(16, ge=1, le=1024)
+    stages: list[int] = Field(default_factory=lambda: [2, 2], min_length=1, max_length=8)
+    ops: list[str] = Field(default_factory=lambda: ["mbconv_k3_e3"] * 4, min_length=1)
+    head_channels: int = Field(128, ge=1, le=8192)
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_sizes(cls, stages: list[int]) -> list[int]:
+        if any(n < 1 or n > 32 for n in stages):
+            raise ValueError("every stage needs 1 to 32 layers")
+        return stages
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str]) -> list[str]:
+        return [_known(op, SCRATCH_OPS, "op") for op in ops]
+
+    @model_validator(mode="after")
+    def _one_op_per_layer(self) -> ScratchConfig:
+        if len(self.ops) != sum(self.stages):
+            raise ValueError(
+                f"ops has {len(self.ops)} entries but stages {self.stages} have "
+                f"{sum(self.stages)} layers: give one op per layer"
+            )
+        return self
+
+
+class BackboneConfig(Strict):
+    """A pretrained trunk to transfer from; see ``nasxfer.models.backbones`` for the families.
+
+    ``name``: a torchvision model (``resnet18``), a CIFAR ResNet (``resnet20``),
+    ``timm:<name>``, or ``run:<run-id>`` (an earlier run's model). ``factory``:
+    ``package.module:function`` returning a module, for anything else (then no ``name``).
+    ``weights``: ``DEFAULT`` or a torchvision weights name, ``none`` (random init), or a
+    checkpoint file path. ``image_size``, ``mean``, ``std`` override the backbone's own
+    preprocessing.
+    """
+
+    name: str | None = None
+    factory: str | None = None
+    weights: str = DEFAULT_WEIGHTS
+    image_size: int | None = Field(None, ge=8, le=1024)
+    mean: list[float] | None = Field(None, min_length=1, max_length=3)
+    std: list[float] | None = Field(None, min_length=1, max_length=3)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, data: Any) -> Any:
+        # `backbone: resnet18` is short for `backbone: {name: resnet18}`.
+        return {"name": data} if isinstance(data, str) else data
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights_spelling(cls, value: Any) -> str:
+        return normalise_weights(value)
+
+    @field_validator("name")
+    @classmethod
+    def _known_backbone(cls, name: str | None) -> str | None:
+        problem = None if name is None else check_name(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_spec(cls, spec: str | None) -> str | None:
+        problem = None if spec is None else check_factory(spec)
+        if problem:
+            raise ValueError(problem)
+        return spec
+
+    @field_validator("std")
+    @classmethod
+    def _positive_std(cls, std: list[float] | None) -> list[float] | None:
+        if std is not None and any(s <= 0 for s in std):
+            raise ValueError("every std value must be positive")
+        return std
+
+    @model_validator(mode="after")
+    def _name_or_factory(self) -> BackboneConfig:
+        if (self.name is None) == (self.factory is None):
+            raise ValueError("give name (resnet18, resnet20, timm:…, run:…) or factory (package.module:function), not both")
+        return self
+
+
+class HeadConfig(Strict):
+    """The classifier on the backbone's features: pooling, then ``hidden`` layers, then linear.
+
+    Each hidden layer is linear -> ``norm`` -> ``activation`` -> ``dropout``; ``dropout``
+    also precedes the final linear layer. ``pooling`` turns the feature map into a vector:
+    ``avg``, ``max`` or ``avg+max`` (both, concatenated).
+    """
+
+    pooling: Literal["avg", "max", "avg+max"] = "avg"
+    hidden: list[int] = Field(default_factory=list, max_length=8)
+    activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
+    norm: Literal["none", "batch", "layer"] = "none"
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+    @field_validator("hidden")
+    @classmethod
+    def _widths(cls, hidden: list[int]) -> list[int]:
+        if any(w < 1 or w > 65_536 for w in hidden):
+            raise ValueError("every hidden width must be 1 to 65536")
+        return hidden
+
+
+class TransferTraining(Strict):
+    """How a trial trains a backbone: how much of it, how fast, and on cached features.
+
+    ``unfreeze``: how many backbone stages train, counted from the top (0 = linear probe:
+    only the head trains; ``all``; more than the backbone has means all). Frozen stages stay
+    in eval mode, so their BatchNorm statistics never move. ``backbone_lr_mult`` scales the
+    backbone's learning rate against the head's. ``feature_cache: auto`` trains the heads of
+    fully frozen backbones on cached features (no image augmentation then; see README);
+    ``feature_noise`` (Gaussian, in units of each feature's std) and ``feature_mixup`` (Beta
+    alpha) augment those features instead.
+    """
+
+    unfreeze: int | Literal["all"] = 0
+    backbone_lr_mult: float = Field(0.1, gt=0, le=10)
+    feature_cache: Literal["auto", "off"] = "auto"
+    feature_noise: float = Field(0.0, ge=0, le=10)
+    feature_mixup: float = Field(0.0, ge=0, le=10)
+
+    @field_validator("unfreeze", mode="before")
+    @classmethod
+    def _stage_count(cls, unfreeze: Any) -> int | str:
+        return _stage_count(unfreeze)
+
+
+class ModelConfig(Strict):
+    """Transfer or scratch: with ``backbone`` set a trial trains ``head`` on that backbone
+    (``finetune`` says how) and ``scratch`` is unused; without it, ``scratch`` is the network."""
+
+    backbone: BackboneConfig | None = None
+    head: HeadConfig = HeadConfig()
+    finetune: TransferTraining = TransferTraining()
+    scratch: ScratchConfig = ScratchConfig()
+
+    @property
+    def kind(self) -> Literal["transfer", "scratch"]:
+        return "transfer" if self.backbone is not None else "scratch"

@@ -1,0 +1,230 @@
+"""The ``search`` section: the space, the strategy, the budget and what a trial is judged by.
+
+Here each field is checked on its own. Checks that need more live elsewhere: a strategy's
+options in ``nasxfer.strategies``, scheduler rules that involve other sections in
+``nasxfer.schedulers.check_scheduler``, whether each space path names a config field in
+``nasxfer.space``. The strategy and scheduler registries are imported only when a name is
+validated, so importing the schema stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nasxfer.config.base import Strict
+from nasxfer.config.messages import _known
+
+
+class Dimension(Strict):
+    """One searched config field: ``choices``, or a ``low``..``high`` range (``log`` scale).
+
+    ``repeat: N`` makes the field a list of N items that vary independently (per-layer ops).
+    ``grid`` is how many points a float range contributes to a grid search.
+    """
+
+    choices: list[Any] | None = Field(None, min_length=1)
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool | None = None  # default: integer when low and high are both integers
+    repeat: int | None = Field(None, ge=1, le=64)
+    grid: int = Field(3, ge=2, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _remember_integer(cls, data: Any) -> Any:
+        # YAML gives ints for `low: 1`; remember that before pydantic turns them into floats.
+        if isinstance(data, dict) and data.get("integer") is None and "low" in data:
+            low, high = data.get("low"), data.get("high")
+            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+                data = {**data, "integer": True}
+        return data
+
+    @model_validator(mode="after")
+    def _choices_or_range(self) -> Dimension:
+        has_range = self.low is not None or self.high is not None
+        if self.choices is not None and has_range:
+            raise ValueError("give either choices or low/high, not both")
+        if self.choices is None:
+            if self.low is None or self.high is None:
+                raise ValueError("give choices: [...] or both low and high")
+            if not self.low < self.high:
+                raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+            if self.log and self.low <= 0:
+                raise ValueError("a log range needs low > 0")
+        elif len({_freeze(c) for c in self.choices}) != len(self.choices):
+            raise ValueError("choices contain duplicates")
+        return self
+
+
+def _freeze(value: Any) -> Any:
+    # A hashable stand-in for a choice (which may be a list or a mapping), so that
+    # duplicate choices can be found with a set.
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+class StrategyConfig(BaseModel):
+    """``name`` picks a registered strategy; any other key is that strategy's option."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = "random"
+
+    @field_validator("name")
+    @classmethod
+    def _known_strategy(cls, name: str) -> str:
+        from nasxfer.strategies import STRATEGY_NAMES
+
+        return _known(name, STRATEGY_NAMES, "strategy")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Budget(Strict):
+    # candidates: a trial a scheduler pauses and promotes counts once, whatever its rungs
+    trials: int | None = Field(20, ge=1, le=1_000_000)
+    minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.trials is None and self.minutes is None:
+            raise ValueError("set trials or minutes (or both): a search needs an end")
+        return self
+
+
+OBJECTIVE_METRICS = (
+    "val_accuracy",
+    "val_f1",
+    "val_loss",
+    "params",
+    "flops",
+    "macs",
+    "latency_ms",
+    "latency_p90_ms",
+    "memory_mb",
+)
+
+
+class Objective(Strict):
+    metric: str = "val_accuracy"
+    mode: Literal["max", "min"] = "max"
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        return _known(metric, OBJECTIVE_METRICS, "metric")
+
+
+class EvaluatorConfig(Strict):
+    """How trials are evaluated: trained for real (the default), or looked up in a table.
+
+    ``table`` is a NAS-Bench-Macro-format JSON file of results per architecture; a relative
+    path resolves against the current directory of the command that runs the search.
+    """
+
+    table: str | None = None
+
+
+class Constraints(Strict):
+    """Limits checked on the untrained network, before any training: a candidate that
+    breaks one is journalled as rejected and costs nothing."""
+
+    max_params: float | None = Field(None, gt=0)
+    max_flops: float | None = Field(None, gt=0)  # per image, a multiply-accumulate counting 2
+    max_latency_ms: float | None = Field(None, gt=0)  # median, per batch of search.latency.batch_size
+    max_memory_mb: float | None = Field(None, gt=0)  # one training step at train.batch_size
+
+    def active(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class LatencyConfig(Strict):
+    device: Literal["trial", "cpu"] = "trial"  # where latency is measured
+    batch_size: int = Field(1, ge=1, le=4096)
+    warmup: int = Field(3, ge=0, le=1000)
+    repeats: int = Field(10, ge=1, le=10_000)
+
+
+class SchedulerConfig(Strict):
+    """Multi-fidelity: trials train to rungs of ``min_epochs · eta^k`` epochs (and finally
+    ``train.epochs``), and only the best go on. Checks that involve other sections (the
+    epochs, the objective, the evaluator) are in ``nasxfer.schedulers.check_scheduler``."""
+
+    name: str
+    min_epochs: int = Field(1, ge=1, le=10_000)  # the first rung
+    eta: int = Field(3, ge=2, le=100)  # rungs grow by this factor; the best 1/eta go on
+    brackets: int | None = Field(None, ge=1, le=64)  # hyperband, asha: how many starting rungs
+
+    @field_validator("name")
+    @classmethod
+    def _known_scheduler(cls, name: str) -> str:
+        from nasxfer.schedulers import SCHEDULER_NAMES
+
+        return _known(name, SCHEDULER_NAMES, "scheduler")
+
+
+class PrunerConfig(Strict):
+    """Stops a trial after an epoch at which it is worse than the median of the complete
+    trials at that epoch (``nasxfer.pruning``)."""
+
+    name: str = "median"
+    warmup_epochs: int = Field(1, ge=0, le=10_000)  # never prune at or before this epoch
+    min_trials: int = Field(3, ge=1, le=100_000)  # complete trials needed at an epoch before pruning there
+
+    @field_validator("name")
+    @classmethod
+    def _known_pruner(cls, name: str) -> str:
+        return _known(name, ("median",), "pruner")
+
+
+class WarmStartConfig(Strict):
+    """Start with the best ``top`` trials of the earlier run ``run`` (``nasxfer.warm_start``).
+
+    ``search.warm_start: <run-id>`` is short for ``{run: <run-id>}``.
+    """
+
+    run: str
+    top: int = Field(5, ge=1, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _run_id_alone(cls, data: Any) -> Any:
+        return {"run": data} if isinstance(data, str) else data
+
+
+class SearchConfig(Strict):
+    strategy: StrategyConfig = StrategyConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    space: dict[str, Dimension] = Field(default_factory=dict)
+    budget: Budget = Budget()
+    objective: Objective = Objective()
+    # Several objectives make the search multi-objective: trials are ranked by Pareto front.
+    objectives: list[Objective] | None = Field(None, min_length=1, max_length=4)
+    constraints: Constraints = Constraints()
+    latency: LatencyConfig = LatencyConfig()
+    max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
+    max_rejects: int = Field(100, ge=1, le=1_000_000)  # this many rejected candidates in a row end it
+    scheduler: SchedulerConfig | None = None  # None: every trial trains train.epochs
+    pruner: PrunerConfig | None = None
+    warm_start: WarmStartConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_is_the_first_of_objectives(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("objectives"):
+            first = data["objectives"][0]
+            if "objective" in data and data["objective"] not in (None, first) and data["objective"] != Objective().model_dump():
+                raise ValueError("give objective or objectives, not both (objectives[0] is the primary one)")
+            data = {**data, "objective": first}
+        return data
+
+    @property
+    def all_objectives(self) -> list[Objective]:
+        return list(self.objectives) if self.objectives else [self.objective]
