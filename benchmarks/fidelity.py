@@ -120,7 +120,8 @@ def scheduler_override(name: str, options: dict[str, str]) -> str:
     """``search.scheduler={name: …, min_epochs: …}``; successive halving has one bracket shape,
     so a ``brackets`` option (meant for Hyperband and ASHA) does not apply to it (and the
     config refuses it)."""
-    items = [f"name: {name}"] + [f"{k}: {v}" for k, v in options.items() if not (k == "brackets" and name == "successive_halving")]
+    applies = {k: v for k, v in options.items() if not (k == "brackets" and name == "successive_halving")}
+    items = [f"name: {name}"] + [f"{k}: {v}" for k, v in applies.items()]
     return "search.scheduler={" + ", ".join(items) + "}"
 
 
@@ -234,7 +235,9 @@ def main(argv=None) -> None:
     common = ["search.budget.minutes=null", "train.device=cpu", *args.overrides]
     config = load_config(CONFIG, common)
     epochs = config.train.epochs
-    baselines = sorted({int(n) for n in args.random_trials.split(",")}) if args.random_trials else [config.search.budget.trials]
+    baselines = [config.search.budget.trials]
+    if args.random_trials:
+        baselines = sorted({int(n) for n in args.random_trials.split(",")})
     target = 0.5  # the issue's: at most half random search's epochs
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -257,7 +260,8 @@ def main(argv=None) -> None:
         print(f"machine: {machine()}")
         print(
             f"quickstart (digits), random search of {', '.join(map(str, baselines))} trials of {epochs} epochs "
-            f"(trained: {longest}), strategy {config.search.strategy.name}; overrides: {' '.join(args.overrides) or 'none'}; "
+            f"(trained: {longest}), strategy {config.search.strategy.name}; "
+            f"overrides: {' '.join(args.overrides) or 'none'}; "
             f"scheduler options: {args.scheduler_options or 'defaults'}; "
             f"scheduled searches {'replayed' if args.replay else 'trained'}"
         )
