@@ -1,0 +1,39 @@
+"""benchmarks/fidelity.py's epoch-budget arithmetic, which its published results rest on:
+the candidates a scheduled search gets for a share of random search's epochs, counted by a
+dry run on made-up curves (no training)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import pytest  # noqa: E402
+
+from fidelity import ReplayEvaluator, scheduler_override, trials_for_budget  # noqa: E402
+
+COMMON = ["search.budget.minutes=null", "train.device=cpu"]
+OPTIONS = {"min_epochs": "2", "eta": "2", "brackets": "2"}
+
+
+@pytest.mark.parametrize(
+    ("name", "epochs", "expected"),
+    [
+        # brackets of 4 candidates from 2 epochs (16 epochs) and 3 from 4 epochs (16): 4 + 3 + 4
+        ("hyperband", 48, (11, 48)),
+        ("hyperband", 96, (21, 96)),  # three whole cycles
+        ("successive_halving", 48, (12, 48)),  # 4 candidates per 16 epochs; brackets does not apply
+    ],
+)
+def test_candidates_for_an_epoch_budget(tmp_path, name, epochs, expected):
+    assert trials_for_budget(COMMON, scheduler_override(name, OPTIONS), epochs, tmp_path) == expected
+
+
+def test_successive_halving_takes_no_brackets_option():
+    expected = "search.scheduler={name: successive_halving, min_epochs: 2, eta: 2}"
+    assert scheduler_override("successive_halving", OPTIONS) == expected
+    assert "brackets: 2" in scheduler_override("hyperband", OPTIONS)
+
+
+def test_replay_names_a_candidate_random_search_did_not_train():
+    with pytest.raises(KeyError, match="not trained by random search"):
+        ReplayEvaluator([]).evaluate(None, seed=1, values={"train.lr": 0.1})
