@@ -25,7 +25,8 @@ from nasxfer.config import ScratchConfig, TrainConfig
 from nasxfer.data.containers import Split
 from nasxfer.data.loader import BatchLoader, Preprocess
 from nasxfer.models.scratch import build_scratch_network
-from nasxfer.train import fit, seed_everything
+from nasxfer.compute import seed_everything
+from nasxfer.train import fit
 
 
 def make_data(n: int, size: int, classes: int) -> Split:
@@ -49,7 +50,7 @@ def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, 
 
 def nasxfer_run(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, float, str]:
     """``nasxfer_trial`` and how its step ran (``FitResult.cuda_graphs``)."""
-    from nasxfer.train import resolve_device, use_channels_last
+    from nasxfer.compute import resolve_device, use_channels_last
 
     seed_everything(0)
     device = resolve_device(cfg.device)
@@ -79,7 +80,7 @@ def bare_loop(split: Split, cfg: TrainConfig, classes: int, batches: str = "floa
     """
     import contextlib
 
-    from nasxfer.train import choose_precision, resolve_device, use_channels_last
+    from nasxfer.compute import choose_precision, resolve_device, use_channels_last
 
     seed_everything(0)
     device = resolve_device(cfg.device)

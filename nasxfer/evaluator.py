@@ -40,7 +40,7 @@ class TrainingEvaluator:
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
         from nasxfer.models.backbones.preflight import check_backbones
-        from nasxfer.train import resolve_device
+        from nasxfer.compute import resolve_device
 
         self.data_for(config, resolve_device(config.train.device))
         check_backbones(config)  # a bad backbone, weights file or run id fails here too
@@ -80,7 +80,8 @@ class TrainingEvaluator:
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.fileio import atomic_write_json
         from nasxfer.models.build import model_for_training
-        from nasxfer.train import configure_backend, count_parameters, fit, resolve_device
+        from nasxfer.compute import configure_backend, resolve_device
+        from nasxfer.train import count_parameters, fit
 
         started = time.perf_counter()
         device = resolve_device(config.train.device)

@@ -58,7 +58,8 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict
 
     from nasxfer.checkpoint import model_payload, save_model
     from nasxfer.data import load_dataset
-    from nasxfer.train import count_parameters, resolve_device
+    from nasxfer.compute import resolve_device
+    from nasxfer.train import count_parameters
 
     config = store.config().apply(record.values)
     settings = config.finetune

@@ -2,96 +2,33 @@
 
 Nothing here prints or decides what to search. ``fit`` reports each epoch through an
 optional callback and returns the learning curve; the caller owns checkpoints and logs.
+Where and how precisely it computes is ``nasxfer.compute``'s; what an evaluation scores,
+``nasxfer.metrics``'.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasxfer.compute import Precision, autocast, choose_precision
 from nasxfer.config import TrainConfig
 from nasxfer.cuda_graphs import GraphedStep, ineligible, portable_state_dict
 from nasxfer.errors import TrainingInterrupted
+from nasxfer.metrics import classification_metrics, confusion_matrix
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite: the trial failed, its numbers are meaningless."""
-
-
-# --------------------------------------------------------------------------- set-up
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from nasxfer.errors import ConfigError
-
-        raise ConfigError(f"train.device: '{name}' asked for but CUDA is not available (use auto or cpu)")
-    return device
-
-
-@dataclass(frozen=True)
-class Precision:
-    """How a trial computes: the autocast dtype (None = fp32) and whether to scale fp16 losses."""
-
-    dtype: torch.dtype | None = None
-    scale_loss: bool = False
-
-    @property
-    def label(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
-
-
-def choose_precision(amp: str, device: torch.device, bf16_supported: bool | None = None) -> Precision:
-    """``amp: auto`` means bf16 on CUDA that supports it, else fp16 with loss scaling; fp32 off CUDA.
-
-    ``bf16_supported`` lets tests exercise the CUDA branches on a CPU machine.
-    """
-    if amp == "off" or device.type != "cuda":
-        return Precision()
-    if bf16_supported is None:
-        bf16_supported = torch.cuda.is_bf16_supported()
-    if amp == "bf16" or (amp == "auto" and bf16_supported):
-        return Precision(torch.bfloat16)
-    return Precision(torch.float16, scale_loss=True)
-
-
-def configure_backend(cfg: TrainConfig, device: torch.device) -> None:
-    """Process-wide switches that pay on CUDA: cuDNN autotuning (input shapes are fixed
-    within a trial, so the one-off timing cost is repaid every step) and TF32 matmuls."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-
-
-def use_channels_last(setting: str, device: torch.device) -> bool:
-    """channels_last pays on CUDA tensor cores; on CPU it mostly adds conversions."""
-    return setting == "on" or (setting == "auto" and device.type == "cuda")
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
@@ -126,29 +63,6 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> 
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    index = labels.long() * num_classes + preds.long()
-    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def classification_metrics(confusion: torch.Tensor) -> dict[str, float]:
-    """Accuracy and macro-F1 from a confusion matrix (rows: true class, columns: predicted)."""
-    confusion = confusion.double()
-    total = confusion.sum().item()
-    true_pos = confusion.diag()
-    precision = true_pos / confusion.sum(0).clamp(min=1)
-    recall = true_pos / confusion.sum(1).clamp(min=1)
-    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    present = confusion.sum(1) > 0  # classes absent from this split do not drag macro-F1 down
-    return {
-        "accuracy": true_pos.sum().item() / max(total, 1),
-        "f1": f1[present].mean().item() if present.any() else 0.0,
-    }
-
-
 # --------------------------------------------------------------------------- loops
 
 
@@ -175,7 +89,7 @@ def train_step(
     device_type = next(model.parameters()).device.type
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with _autocast(device_type, precision, autocast_cache):
+        with autocast(device_type, precision, autocast_cache):
             loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
@@ -237,7 +151,7 @@ def evaluate(
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
     count = 0
     for x, y in batches:
-        with _autocast(device.type, precision):
+        with autocast(device.type, precision):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").to(wide)
         confusion += confusion_matrix(logits.argmax(1), y, num_classes)
@@ -402,9 +316,3 @@ def _restore(state: dict, model, optimizer, scheduler, scaler, result: FitResult
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def _autocast(device_type: str, precision: Precision, cache_enabled: bool = True):
-    if precision.dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device_type, dtype=precision.dtype, cache_enabled=cache_enabled)

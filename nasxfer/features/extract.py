@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from nasxfer.features.cache import PooledFeatures, to_fp16
-from nasxfer.train import Precision, _autocast
+from nasxfer.compute import Precision, autocast
 
 
 @torch.no_grad()
@@ -22,7 +22,7 @@ def pooled_features(backbone: torch.nn.Module, batches, precision: Precision = P
     avg, max_, labels = [], [], []
     try:
         for x, y in batches:
-            with _autocast(device_type, precision):
+            with autocast(device_type, precision):
                 feature_map = backbone(x)
             feature_map = feature_map.float()
             avg.append(to_fp16(feature_map.mean(dim=(2, 3))).cpu())

@@ -17,7 +17,8 @@ from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key, w
 from nasxfer.features.extract import pooled_features
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.heads import select_pooled
-from nasxfer.train import FitResult, choose_precision, fit
+from nasxfer.compute import choose_precision
+from nasxfer.train import FitResult, fit
 
 
 @dataclass
