@@ -80,16 +80,20 @@ class CarriedCheckpoints:
         return self.state
 
     def save(self, state: dict[str, Any], epoch: int) -> None:
-        # A snapshot on the CPU: the state's tensors are the live model's (training goes on
-        # changing them), and the driver that receives it may have no GPU.
-        self.state, self.epoch = _cpu_copy(state), epoch
+        # Kept by reference, not copied every epoch: only the last state is ever sent, and
+        # nothing trains after the last save (``saved`` copies it then).
+        self.state, self.epoch = state, epoch
 
     def clear(self) -> None:
         self.state, self.epoch = None, None
 
     def saved(self) -> tuple[int, dict[str, Any]] | None:
-        """The newest state this trial saved itself, with its epoch."""
-        return None if self.epoch is None else (self.epoch, self.state)
+        """The newest state this trial saved itself, with its epoch, once the trial has ended.
+
+        A snapshot on the CPU: the state's tensors are the model's and optimiser's own, and
+        the driver that receives it may have no GPU.
+        """
+        return None if self.epoch is None else (self.epoch, _cpu_copy(self.state))
 
 
 def _cpu_copy(value):
