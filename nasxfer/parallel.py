@@ -38,7 +38,6 @@ from typing import Any, Hashable, Protocol
 from nasxfer.config import Config
 from nasxfer.executors.remote import TrialTask
 from nasxfer.fileio import atomic_write_bytes
-from nasxfer.planning import Planner
 from nasxfer.reporting import Reporter
 from nasxfer.runner import (
     PlannedTrial,
@@ -47,16 +46,13 @@ from nasxfer.runner import (
     _failed,
     _time_spent,
     _too_many_in_a_row,
+    create_planner,
     objective_of,
     objectives_of,
-    trial_seed,
 )
-from nasxfer.schedulers import create_scheduler
 from nasxfer.space import SearchSpace
 from nasxfer.store import RunStore, storage_errors
-from nasxfer.strategies import create_strategy
 from nasxfer.trial import TrialRecord, TrialState, epochs_trained, merge_record
-from nasxfer.warm_start import journalled_warm_start
 
 _POLL_SECONDS = 0.5  # how often a wait for results looks at stop requests and the clock
 
@@ -145,15 +141,7 @@ class _ParallelSearch:
         self.config, self.store, self.reporter, self.stop, self.executor = config, store, reporter, stop, executor
         self.space = SearchSpace.from_config(config)
         self.objective = objective_of(config)
-        strategy = create_strategy(
-            config.search.strategy.name, self.space, config.seed, self.objective,
-            config.search.strategy.options, objectives_of(config),
-        )
-        self.planner = Planner(
-            config, store, strategy, create_scheduler(config, self.objective),
-            journalled_warm_start(config, store, self.space, self.objective),
-            seed_of=lambda number: trial_seed(config, number),
-        )
+        self.planner = create_planner(config, store, self.space)
         self.history = store.history()
         self.running: dict[Hashable, _Running] = {}
         # Unfinished trials of earlier sessions run first, with their own numbers and seeds.

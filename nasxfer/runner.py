@@ -59,10 +59,7 @@ def check_search_setup(config: Config) -> SearchSpace:
     """
     space = SearchSpace.from_config(config)
     objective = objective_of(config)
-    create_strategy(
-        config.search.strategy.name, space, config.seed, objective, config.search.strategy.options,
-        objectives_of(config),
-    )
+    _strategy(config, space)
     create_scheduler(config, objective)
     create_pruner(config, objective)
     from nasxfer.executors import check_executor
@@ -102,6 +99,21 @@ def objectives_of(config: Config) -> list[ObjectiveSpec]:
     return [ObjectiveSpec(o.metric, o.mode) for o in config.search.all_objectives]
 
 
+def create_planner(config: Config, store: RunStore, space: SearchSpace) -> Planner:
+    """The run's planner: the config's strategy and scheduler, and its warm-start candidates
+    (journalled on the run's first start). Call with the run's lock held."""
+    objective = objective_of(config)
+    return Planner(
+        config, store, _strategy(config, space), create_scheduler(config, objective),
+        journalled_warm_start(config, store, space, objective), seed_of=lambda number: trial_seed(config, number),
+    )
+
+
+def _strategy(config: Config, space: SearchSpace):
+    settings = config.search.strategy
+    return create_strategy(settings.name, space, config.seed, objective_of(config), settings.options, objectives_of(config))
+
+
 def trial_seed(config: Config, number: int) -> int:
     """Each trial gets its own seed, derived from the run's, so trials are reproducible alone."""
     return (config.seed * 100_003 + number) % 2**31
@@ -129,11 +141,6 @@ def run_search(
     stop = stop or StopRequest()
     space = SearchSpace.from_config(config)
     objective = objective_of(config)
-    strategy = create_strategy(
-        config.search.strategy.name, space, config.seed, objective, config.search.strategy.options,
-        objectives_of(config),
-    )
-    scheduler = create_scheduler(config, objective)
     pruner = create_pruner(config, objective)
     with store.lock():
         history = store.history()
@@ -149,10 +156,7 @@ def run_search(
             crash_point("between_trials")
             reporter.trial_finished(trial, objective.best(history))
 
-        planner = Planner(
-            config, store, strategy, scheduler, journalled_warm_start(config, store, space, objective),
-            seed_of=lambda number: trial_seed(config, number),
-        )
+        planner = create_planner(config, store, space)
         prune = None if pruner is None else (lambda row, epochs: pruner.check(history, row, epochs))
         pending = planner.unfinished(history)
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
