@@ -48,6 +48,14 @@ def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, 
     return wall, cpu
 
 
+def nasxfer_batches(split: Split, cfg: TrainConfig, device, channels_last: bool) -> BatchLoader:
+    """The batches a nasxfer trial trains on: uint8 on the device, normalised per batch."""
+    return BatchLoader(
+        split, batch_size=cfg.batch_size, device=device, preprocess=Preprocess((0.5,) * 3, (0.25,) * 3),
+        shuffle=True, seed=0, channels_last=channels_last,
+    )
+
+
 def nasxfer_run(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, float, str]:
     """``nasxfer_trial`` and how its step ran (``FitResult.cuda_graphs``)."""
     from nasxfer.compute import resolve_device, use_channels_last
@@ -58,10 +66,7 @@ def nasxfer_run(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, fl
     model = network(classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loader = BatchLoader(
-        split, batch_size=cfg.batch_size, device=device, preprocess=Preprocess((0.5,) * 3, (0.25,) * 3),
-        shuffle=True, seed=0, channels_last=channels_last,
-    )
+    loader = nasxfer_batches(split, cfg, device, channels_last)
     cpu = time.process_time()
     result = fit(model, loader, None, cfg, classes)
     cpu = time.process_time() - cpu
@@ -89,21 +94,19 @@ def bare_loop(split: Split, cfg: TrainConfig, classes: int, batches: str = "floa
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = network(classes).to(device, memory_format=layout)
     if batches == "loader":
-        epoch_batches = BatchLoader(
-            split, batch_size=cfg.batch_size, device=device, preprocess=Preprocess((0.5,) * 3, (0.25,) * 3),
-            shuffle=True, seed=0, channels_last=channels_last,
-        )
+        loader = nasxfer_batches(split, cfg, device, channels_last)
+
+        def one_epoch():
+            return loader  # each pass over a BatchLoader is one epoch
     else:
         x_all = ((split.images.float() / 255 - 0.5) / 0.25).to(device, memory_format=layout)  # prepared once
         y_all = split.labels.to(device)
 
-        def epoch_batches_floats():
+        def one_epoch():
             order = torch.randperm(len(y_all), device=device)
             for i in range(0, len(y_all), cfg.batch_size):
                 index = order[i : i + cfg.batch_size]
                 yield x_all[index], y_all[index]
-
-        epoch_batches = None
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     optimizer = torch.optim.SGD(
@@ -119,7 +122,7 @@ def bare_loop(split: Split, cfg: TrainConfig, classes: int, batches: str = "floa
     model.train()
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(cfg.epochs):
-        for x, y in epoch_batches if epoch_batches is not None else epoch_batches_floats():
+        for x, y in one_epoch():
             with autocast():
                 loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
