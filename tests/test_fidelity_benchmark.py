@@ -1,15 +1,16 @@
-"""benchmarks/fidelity.py's epoch-budget arithmetic, which its published results rest on:
-the candidates a scheduled search gets for a share of random search's epochs, counted by a
-dry run on made-up curves (no training)."""
+"""benchmarks/fidelity.py's arithmetic, which its published results rest on: the candidates a
+scheduled search gets for a share of random search's epochs, counted by a dry run on made-up
+curves (no training), and the trials its random-search yardsticks are cut from."""
 
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import pytest  # noqa: E402
 
-from fidelity import ReplayEvaluator, scheduler_override, trials_for_budget  # noqa: E402
+from fidelity import ReplayEvaluator, scheduler_override, trials_for_budget, yardsticks  # noqa: E402
 
 COMMON = ["search.budget.minutes=null", "train.device=cpu"]
 OPTIONS = {"min_epochs": "2", "eta": "2", "brackets": "2"}
@@ -37,3 +38,12 @@ def test_successive_halving_takes_no_brackets_option():
 def test_replay_names_a_candidate_random_search_did_not_train():
     with pytest.raises(KeyError, match="not trained by random search"):
         ReplayEvaluator([]).evaluate(None, seed=1, values={"train.lr": 0.1})
+
+
+def test_yardsticks_cut_random_search_into_its_first_half_and_a_second_search():
+    history = [SimpleNamespace(number=n) for n in range(1, 25)]
+    runs = yardsticks(history, 12)
+    assert [r.number for r in runs["random (6)"]] == [1, 2, 3, 4, 5, 6]
+    assert [r.number for r in runs["random (12) again"]] == list(range(13, 25))
+    # Another search of 24 would need 48 trials: only the half is there.
+    assert list(yardsticks(history, 24)) == ["random (12)"]
