@@ -219,8 +219,6 @@ def summary(tallies: dict[tuple[int, str], Tally], budgets: dict[tuple[int, str]
     print("|" + "|".join("---" for _ in header) + "|")
     for (trials, name), t in sorted(tallies.items(), key=lambda item: (item[0][0], item[1].yardstick)):
         n = len(t.random)
-        if not n:
-            continue
         ahead = sum(s >= r for s, r in zip(t.scheduled, t.random))
         ratios = f"{min(t.ratios):.2f}" + (f"–{max(t.ratios):.2f}" if max(t.ratios) != min(t.ratios) else "")
         seeds = ", ".join(str(s) for s in t.met) or "none"
