@@ -13,7 +13,7 @@ import sys
 import torch
 
 from _common import interleaved, machine, median
-from overhead import bare_loop, make_data, nasxfer_run
+from overhead import bare_loop, make_data, nasxfer_trial
 
 from nasxfer.config import TrainConfig
 
@@ -46,8 +46,8 @@ def main() -> None:
             runs = interleaved(
                 {
                     "bare": lambda: bare_loop(split, cfg, 10),
-                    "eager": lambda: nasxfer_run(split, cfg, 10),
-                    "graphs": lambda: nasxfer_run(split, graphs_cfg, 10),
+                    "eager": lambda: nasxfer_trial(split, cfg, 10),
+                    "graphs": lambda: nasxfer_trial(split, graphs_cfg, 10),
                 },
                 args.repeats,
             )

@@ -41,13 +41,6 @@ def network(classes: int):
     return build_scratch_network(cfg, 3, classes)
 
 
-def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, float]:
-    """nasxfer's training path: BatchLoader + fit, with the config's device, AMP and layout.
-    Returns (images per wall second, images per CPU second)."""
-    wall, cpu, _ = nasxfer_run(split, cfg, classes)
-    return wall, cpu
-
-
 def nasxfer_batches(split: Split, cfg: TrainConfig, device, channels_last: bool) -> BatchLoader:
     """The batches a nasxfer trial trains on: uint8 on the device, normalised per batch."""
     return BatchLoader(
@@ -56,8 +49,10 @@ def nasxfer_batches(split: Split, cfg: TrainConfig, device, channels_last: bool)
     )
 
 
-def nasxfer_run(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, float, str]:
-    """``nasxfer_trial`` and how its step ran (``FitResult.cuda_graphs``)."""
+def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, float, str]:
+    """nasxfer's training path: BatchLoader + fit, with the config's device, AMP and layout.
+    Returns (images per wall second, images per CPU second, how its step ran:
+    ``FitResult.cuda_graphs``)."""
     from nasxfer.compute import resolve_device, use_channels_last
 
     seed_everything(0)
