@@ -47,3 +47,22 @@ def test_yardsticks_cut_random_search_into_its_first_half_and_a_second_search():
     assert [r.number for r in runs["random (12) again"]] == list(range(13, 25))
     # Another search of 24 would need 48 trials: only the half is there.
     assert list(yardsticks(history, 24)) == ["random (12)"]
+
+
+def test_benchmark_runs_end_to_end_with_its_yardsticks(tmp_path, capsys):
+    from fidelity import main
+
+    main([
+        "--scheduler", "successive_halving", "--scheduler-options", "min_epochs=1,eta=2", "--replay",
+        "--seeds", "0", "--random-trials", "2", "--scheduled-trials", "4", "--runs-dir", str(tmp_path),
+        "--set", "train.epochs=2", "--set", "data.image_size=8",
+    ])  # fmt: skip (random search trains 4 trials for the replay: its trials 3-4 are a second search of 2)
+    summary = capsys.readouterr().out.split("summary over seeds")[1]
+    rows = [line for line in summary.splitlines() if line.startswith("| random, 2 trials")]
+    # The scheduler first, then random search against itself: half its trials, then a second search.
+    assert [row.split(" | ")[1] for row in rows] == [
+        "successive_halving (4)", "random (1) (yardstick)", "random (2) again (yardstick)",
+    ]
+    assert "| × 1.50 |" in rows[0] and rows[0].endswith("| 0/1 (seeds none) |")  # 6 epochs against 4: missed
+    assert "| × 0.50 |" in rows[1]
+    assert "| × 1.00 |" in rows[2] and rows[2].endswith("| – (the same epochs) |")  # no target at equal epochs
