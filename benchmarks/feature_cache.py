@@ -64,7 +64,7 @@ def base_config(args) -> tuple[dict, str]:
 def timed_search(config, runs_dir: Path) -> tuple[float, float, int]:
     from nasxfer.evaluator import TrainingEvaluator
     from nasxfer.runner import run_search
-    from nasxfer.store import RunStore
+    from nasxfer.storage.store import RunStore
 
     evaluator = TrainingEvaluator()
     evaluator.prepare(config)  # load the data and build the backbone once, off the clock

@@ -72,7 +72,7 @@ from nasxfer.config import load_config  # noqa: E402
 from nasxfer.evaluator import TrainingEvaluator, TrialOutcome  # noqa: E402
 from nasxfer.runner import run_search  # noqa: E402
 from nasxfer.space import Candidate  # noqa: E402
-from nasxfer.store import RunStore  # noqa: E402
+from nasxfer.storage.store import RunStore  # noqa: E402
 
 from _common import machine  # noqa: E402
 

@@ -35,7 +35,7 @@ from _common import machine
 from nasxfer.config import validate_config
 from nasxfer.evaluator import TrainingEvaluator
 from nasxfer.runner import run_search
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-5k"
 

@@ -39,7 +39,7 @@ Overrides = typer.Option(
 
 
 def _runs_dir(value: Optional[Path]) -> Path:
-    from nasxfer.store import default_runs_dir
+    from nasxfer.storage.store import default_runs_dir
 
     return Path(value) if value else default_runs_dir()
 
@@ -124,7 +124,7 @@ def search(
     from nasxfer.evaluator import make_evaluator
     from nasxfer.live import check_log_outputs, make_reporter
     from nasxfer.runner import StopRequest, check_search_setup, resume_config, run_search
-    from nasxfer.store import RunStore, resolve_run
+    from nasxfer.storage.store import RunStore, resolve_run
 
     if resume is not None:
         if config is not None:
@@ -146,7 +146,7 @@ def search(
     evaluator = make_evaluator(cfg)
     evaluator.prepare(cfg)  # a bad data path fails here
     if resume is None:
-        from nasxfer.provenance import collect_env
+        from nasxfer.storage.provenance import collect_env
 
         store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
     reporter = make_reporter(
@@ -209,7 +209,7 @@ def finetune(
 ) -> None:
     """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
     from nasxfer.finetune import finetune_run
-    from nasxfer.store import resolve_run
+    from nasxfer.storage.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
 
@@ -252,7 +252,7 @@ def report(
 ) -> None:
     """Show what a search found; write runs/<run-id>/report/ (index.html, report.md, plots)."""
     from nasxfer.report import build_report, leaderboard_table, render_markdown
-    from nasxfer.store import resolve_run
+    from nasxfer.storage.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
     if format is ReportFormat.json:
@@ -285,7 +285,7 @@ def compare(
     """Runs side by side: best metric, trials, time, strategy, backbone; and a best-so-far plot."""
     from nasxfer.report import build_report, compare_table
     from nasxfer.report_files import compare_path, write_compare_plot
-    from nasxfer.store import resolve_run
+    from nasxfer.storage.store import resolve_run
 
     folder = _runs_dir(runs_dir)
     stores = list({store.run_id: store for store in (resolve_run(folder, r) for r in run_ids)}.values())
@@ -326,7 +326,7 @@ def export(
     """Export the final (or a trial's) model with its preprocessing and class names."""
     from nasxfer.export import SUFFIX, export_model
     from nasxfer.inference import load_classifier, model_file
-    from nasxfer.store import resolve_run
+    from nasxfer.storage.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
     path, sha256, what = model_file(store, trial)
@@ -350,9 +350,9 @@ def predict(
     import csv
     import io
 
-    from nasxfer.fileio import atomic_write_text
+    from nasxfer.storage.atomic import atomic_write_text
     from nasxfer.inference import load_classifier, model_file, predict_files, predictions_as_json, predictions_as_rows
-    from nasxfer.store import resolve_run
+    from nasxfer.storage.store import resolve_run
 
     if output is not None and output.suffix.lower() not in (".csv", ".json"):
         _fail(f"--output: '{output}' must end in .csv or .json")

@@ -75,10 +75,10 @@ class TrainingEvaluator:
         early and normally, as ``fit`` describes; the outcome is then the trial's at the epoch
         reached, and its last checkpoint stays, for a promotion to continue from. Checkpoints
         are cleared once the trial has trained all of ``train.epochs``."""
-        from nasxfer.checkpoint import model_payload, save_model
+        from nasxfer.storage.model_files import model_payload, save_model
         from nasxfer.costs import peak_memory_mb
         from nasxfer.data.loader import BatchLoader, augment_for
-        from nasxfer.fileio import atomic_write_json
+        from nasxfer.storage.atomic import atomic_write_json
         from nasxfer.models.build import model_for_training
         from nasxfer.compute import configure_backend, resolve_device
         from nasxfer.train import count_parameters, fit

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from nasxfer.errors import NasxferError
-from nasxfer.fileio import atomic_write_bytes, atomic_write_json
+from nasxfer.storage.atomic import atomic_write_bytes, atomic_write_json
 from nasxfer.inference import Classifier
 
 FORMATS = ("torchscript", "onnx", "state_dict")

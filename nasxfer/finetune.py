@@ -10,8 +10,8 @@ import time
 from typing import Any, Callable
 
 from nasxfer.errors import NasxferError
-from nasxfer.fileio import atomic_write_json
-from nasxfer.store import RunStore
+from nasxfer.storage.atomic import atomic_write_json
+from nasxfer.storage.store import RunStore
 from nasxfer.trial import TrialRecord, TrialState
 
 
@@ -56,7 +56,7 @@ def finetune_run(
 def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict[str, Any]:
     import statistics
 
-    from nasxfer.checkpoint import model_payload, save_model
+    from nasxfer.storage.model_files import model_payload, save_model
     from nasxfer.data import load_dataset
     from nasxfer.compute import resolve_device
     from nasxfer.train import count_parameters

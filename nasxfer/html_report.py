@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from nasxfer.analysis import short_value
 from nasxfer.plots import Plot
-from nasxfer.provenance import device_text
+from nasxfer.storage.provenance import device_text
 from nasxfer.report import duration_text, metric_text, trials_text
 
 # Images only from data: URIs, styles only inline, no scripts, no fetches.

@@ -144,7 +144,7 @@ def model_file(store, trial: int | None = None) -> tuple[Path, str | None, str]:
 
 
 def load_classifier(path: str | Path, sha256: str | None = None, device: str = "cpu") -> Classifier:
-    from nasxfer.checkpoint import load_payload, rebuild_model
+    from nasxfer.storage.model_files import load_payload, rebuild_model
 
     payload = load_payload(path, sha256)
     return Classifier(rebuild_model(payload), payload).to(device).eval()
@@ -157,7 +157,7 @@ def load_model(run: str = "latest", runs_dir: str | Path | None = None, trial: i
     ``model.image_size``) and returns logits; ``model.predict([...paths or PIL
     images...], top_k=3)`` returns ``(class name, probability)`` lists.
     """
-    from nasxfer.store import default_runs_dir, resolve_run
+    from nasxfer.storage.store import default_runs_dir, resolve_run
 
     store = resolve_run(Path(runs_dir) if runs_dir else default_runs_dir(), run)
     path, sha256, _ = model_file(store, trial)

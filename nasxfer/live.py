@@ -70,7 +70,7 @@ def check_log_outputs(config: Any) -> None:
 
 def _device_of(run_dir: Path) -> str | None:
     """The device the run's env.json names, for the header; None when it cannot be read."""
-    from nasxfer.provenance import device_text
+    from nasxfer.storage.provenance import device_text
 
     try:
         env = json.loads((Path(run_dir) / "env.json").read_text())

@@ -37,7 +37,7 @@ from typing import Any, Hashable, Protocol
 
 from nasxfer.config import Config
 from nasxfer.executors.remote import TrialTask
-from nasxfer.fileio import atomic_write_bytes
+from nasxfer.storage.atomic import atomic_write_bytes
 from nasxfer.reporting import Reporter
 from nasxfer.runner import (
     PlannedTrial,
@@ -51,7 +51,7 @@ from nasxfer.runner import (
     objectives_of,
 )
 from nasxfer.space import SearchSpace
-from nasxfer.store import RunStore, storage_errors
+from nasxfer.storage.store import RunStore, storage_errors
 from nasxfer.trial import TrialRecord, TrialState, epochs_trained, merge_record
 
 _POLL_SECONDS = 0.5  # how often a wait for results looks at stop requests and the clock

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from nasxfer.analysis import best_so_far, dimension_effects, pareto_points, short_value
-from nasxfer.provenance import device_text
+from nasxfer.storage.provenance import device_text
 from nasxfer.pareto import pareto_rank
 from nasxfer.pareto import ranked as rank_trials
 from nasxfer.runner import objective_of, objectives_of
-from nasxfer.store import RunStore, list_runs
+from nasxfer.storage.store import RunStore, list_runs
 from nasxfer.trial import ObjectiveSpec, TrialState, epochs_trained
 
 REPORT_SCHEMA = 1

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from nasxfer.errors import NasxferError
-from nasxfer.fileio import atomic_write_bytes, atomic_write_text
+from nasxfer.storage.atomic import atomic_write_bytes, atomic_write_text
 from nasxfer.report import build_report, render_markdown
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 
 REPORT_DIR = "report"
 PLOT_NAMES = ("best_so_far", "pareto", "dimensions", "curves", "confusion")  # every plot plots.py can draw

@@ -19,13 +19,13 @@ from typing import Any
 from nasxfer.config import Config
 from nasxfer.errors import CandidateRejected, NasxferError, TrainingInterrupted
 from nasxfer.failures import free_accelerator_memory, is_out_of_memory
-from nasxfer.faults import crash_point
+from nasxfer.storage.faults import crash_point
 from nasxfer.planning import PlannedTrial, Planner
 from nasxfer.pruning import create_pruner
 from nasxfer.reporting import Reporter
 from nasxfer.schedulers import create_scheduler
 from nasxfer.space import SearchSpace
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.strategies import create_strategy
 from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained, merge_record
 from nasxfer.warm_start import journalled_warm_start

@@ -25,7 +25,7 @@ from nasxfer.trial import ObjectiveSpec
 def warm_start_candidates(config, runs_dir: Path, space: SearchSpace, objective: ObjectiveSpec) -> list[Candidate]:
     """The earlier run's best candidates that fit ``space``, best first; ``ConfigError`` when
     the run is unknown, its space has other dimensions, or none of its trials fits."""
-    from nasxfer.store import LATEST, resolve_run
+    from nasxfer.storage.store import LATEST, resolve_run
 
     settings = config.search.warm_start
     if settings is None:

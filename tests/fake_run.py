@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 
 from nasxfer.config import validate_config
-from nasxfer.fileio import atomic_write_json
+from nasxfer.storage.atomic import atomic_write_json
 from nasxfer.reporting import Reporter
 from nasxfer.runner import SearchOutcome, objective_of
 from nasxfer.space import SearchSpace
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.trial import TrialRecord, TrialState
 
 OPS = ["identity", "conv3x3", "mbconv_k3_e1"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nasxfer.store import resolve_run
+from nasxfer.storage.store import resolve_run
 
 from conftest import TINY
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import nasxfer
 from nasxfer.cli import app
 from nasxfer.export import load_torchscript
-from nasxfer.store import resolve_run
+from nasxfer.storage.store import resolve_run
 
 cli = CliRunner()
 TOLERANCE = 1e-4  # float32 through different kernels (TorchScript, ONNX Runtime): absolute, on logits

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from nasxfer.cli import app
 from nasxfer.evaluator import TrainingEvaluator
 from nasxfer.runner import run_search
-from nasxfer.store import RunStore, resolve_run
+from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.trial import TrialState
 
 
@@ -79,7 +79,7 @@ def test_out_of_memory_is_retried_once_at_half_the_batch(tmp_path, tiny_config):
 
 
 def test_disk_full_mid_search_is_one_line_and_the_run_resumes(write_config, tiny_dict, runs_dir, monkeypatch):
-    import nasxfer.store as store_module
+    import nasxfer.storage.store as store_module
 
     real_write = store_module.atomic_write_json
     calls = {"n": 0}

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from nasxfer.cli import app
 from nasxfer.config import validate_config
 from nasxfer.runner import run_search
-from nasxfer.store import RunStore, resolve_run
+from nasxfer.storage.store import RunStore, resolve_run
 
 
 def json_events(output):

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from nasxfer.cli import app
 from nasxfer.finetune import finetune_run
-from nasxfer.store import resolve_run
+from nasxfer.storage.store import resolve_run
 
 cli = CliRunner()
 

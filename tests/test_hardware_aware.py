@@ -11,7 +11,7 @@ from nasxfer.pareto import dominates
 from nasxfer.pick import pick_trial
 from nasxfer.reporting import Reporter
 from nasxfer.runner import objectives_of, run_search
-from nasxfer.store import RunStore, resolve_run
+from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
 
 SPACE = {

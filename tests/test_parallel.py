@@ -18,11 +18,11 @@ from nasxfer.config import validate_config
 from nasxfer.errors import ConfigError
 from nasxfer.evaluator import TrialOutcome
 from nasxfer.executors import check_executor
-from nasxfer.fileio import atomic_torch_save, sha256_file
+from nasxfer.storage.atomic import atomic_torch_save, sha256_file
 from nasxfer.parallel import WorkerLost, run_parallel_search
 from nasxfer.reporting import RecordingReporter, Reporter
 from nasxfer.runner import StopRequest, run_search
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.trial import TrialState
 from thread_executor import ThreadExecutor, started_events
 

@@ -10,7 +10,7 @@ from curves import CurveEvaluator, accuracy, quality
 from nasxfer.parallel import run_parallel_search
 from nasxfer.reporting import Reporter
 from nasxfer.runner import StopRequest, run_search
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.trial import TrialState
 from thread_executor import ThreadExecutor, started_events
 

@@ -8,7 +8,7 @@ from curves import CurveEvaluator, accuracy
 from nasxfer.errors import ConfigError
 from nasxfer.pruning import MedianPruner, create_pruner
 from nasxfer.runner import run_search
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
 
 

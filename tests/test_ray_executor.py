@@ -27,7 +27,7 @@ from nasxfer.config import validate_config
 from nasxfer.evaluator import TrainingEvaluator
 from nasxfer.reporting import Reporter
 from nasxfer.runner import StopRequest, run_search
-from nasxfer.store import RunStore, resolve_run
+from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.trial import TrialState
 
 from conftest import TINY

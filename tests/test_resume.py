@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from nasxfer.cli import app
 from nasxfer.config import validate_config
-from nasxfer.lock import RunLock
+from nasxfer.storage.lock import RunLock
 from nasxfer.reporting import Reporter
 from nasxfer.runner import StopRequest, run_search
-from nasxfer.store import RunStore, resolve_run
+from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.trial import TrialState
 
 from conftest import TINY
@@ -118,7 +118,7 @@ def test_a_second_writer_is_refused_with_the_holders_name(write_config, runs_dir
 def test_lock_of_a_killed_process_is_taken_over(tmp_path):
     (tmp_path / "run").mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from nasxfer.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)", str(tmp_path / "run")],
+        [sys.executable, "-c", "import sys, time; from nasxfer.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)", str(tmp_path / "run")],
         stdout=subprocess.PIPE, text=True,
     )
     assert holder.stdout.readline().strip() == "held"

@@ -7,7 +7,7 @@ import pytest
 from nasxfer.evaluator import TrialOutcome
 from nasxfer.reporting import RecordingReporter
 from nasxfer.runner import run_search
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.trial import TrialState
 
 

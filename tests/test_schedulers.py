@@ -11,7 +11,7 @@ from nasxfer.reporting import Reporter
 from nasxfer.runner import StopRequest, objective_of, run_search
 from nasxfer.schedulers import create_scheduler
 from nasxfer.schedulers.base import NewCandidate, Promotion
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.trial import TrialRecord, TrialState
 
 COMPLETE, PAUSED, PRUNED = TrialState.COMPLETE, TrialState.PAUSED, TrialState.PRUNED

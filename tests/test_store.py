@@ -4,7 +4,7 @@ import os
 import pytest
 
 from nasxfer.errors import RunNotFoundError
-from nasxfer.store import RunStore, list_runs, resolve_run
+from nasxfer.storage.store import RunStore, list_runs, resolve_run
 from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from nasxfer.config import validate_config
 from nasxfer.runner import run_search
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.strategies import STRATEGY_NAMES
 from nasxfer.trial import TrialState
 

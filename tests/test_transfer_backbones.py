@@ -252,7 +252,7 @@ def test_transfer_model_rebuilds_offline_from_its_file(fake_hub, tmp_path):
     """A model file holds the pretrained weights, so rebuilding never downloads."""
     import torchvision
 
-    from nasxfer.checkpoint import model_payload, rebuild_model
+    from nasxfer.storage.model_files import model_payload, rebuild_model
     from nasxfer.data.loader import Preprocess
 
     served, fetched = fake_hub

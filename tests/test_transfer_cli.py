@@ -12,7 +12,7 @@ from transfer_helpers import save_cifar_checkpoint, tiny_transfer
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.store import resolve_run
+from nasxfer.storage.store import resolve_run
 
 runner = CliRunner()
 
@@ -74,7 +74,7 @@ def test_search_and_lp_ft_finetune_with_a_checkpoint_file_backbone(write_config,
 
 
 def test_earlier_runs_as_backbones(write_config, tiny_dict, weights, runs_dir):
-    from nasxfer.checkpoint import load_payload, rebuild_model
+    from nasxfer.storage.model_files import load_payload, rebuild_model
 
     tiny_dict["search"]["budget"]["trials"] = 1
     assert invoke("search", write_config(tiny_dict, "scratch.yaml"), "-q").exit_code == 0
@@ -103,7 +103,7 @@ def test_earlier_runs_as_backbones(write_config, tiny_dict, weights, runs_dir):
 
 
 def test_backbone_as_a_dimension_has_per_candidate_preprocessing(write_config, runs_dir):
-    from nasxfer.checkpoint import load_payload, rebuild_model
+    from nasxfer.storage.model_files import load_payload, rebuild_model
 
     config = tiny_transfer("none")
     config["data"]["synthetic"]["num_samples"] = 48

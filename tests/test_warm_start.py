@@ -6,7 +6,7 @@ from curves import CurveEvaluator, quality
 from nasxfer.errors import ConfigError
 from nasxfer.runner import objective_of, run_search
 from nasxfer.space import SearchSpace
-from nasxfer.store import RunStore
+from nasxfer.storage.store import RunStore
 from nasxfer.warm_start import warm_start_candidates
 
 

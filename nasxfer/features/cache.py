@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nasxfer.fileio import atomic_torch_save
+from nasxfer.storage.atomic import atomic_torch_save
 
 FORMAT_VERSION = 1
 FP16_MAX = 65504.0  # features beyond this would become inf in fp16: clamp (never seen in practice)

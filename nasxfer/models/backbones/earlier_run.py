@@ -23,8 +23,8 @@ from nasxfer.models.backbones.base import Backbone, InputSpec, split_into_stages
 
 def source_payload(run_id: str) -> dict[str, Any]:
     """The model file (weights included) that ``run:<run_id>`` transfers from."""
-    from nasxfer.checkpoint import load_payload
-    from nasxfer.store import default_runs_dir, resolve_run
+    from nasxfer.storage.model_files import load_payload
+    from nasxfer.storage.store import default_runs_dir, resolve_run
     from nasxfer.trial import ObjectiveSpec
 
     runs_dir = default_runs_dir()
@@ -59,7 +59,7 @@ def build(cfg, pretrained: bool = True, source: dict[str, Any] | None = None) ->
 
     ``source`` (a ``describe``d payload) stands in for the run when rebuilding a model file.
     """
-    from nasxfer.checkpoint import architecture_from_payload, rebuild_model
+    from nasxfer.storage.model_files import architecture_from_payload, rebuild_model
     from nasxfer.models.scratch import ScratchNetwork
     from nasxfer.models.transfer import TransferNetwork
 

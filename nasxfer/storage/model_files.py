@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nasxfer.config import Config, validate_config
-from nasxfer.fileio import atomic_torch_save
+from nasxfer.storage.atomic import atomic_torch_save
 
 FORMAT_VERSION = 1
 
@@ -42,7 +42,7 @@ def save_model(path: str | Path, payload: dict[str, Any]) -> str:
 def load_payload(path: str | Path, sha256: str | None = None) -> dict[str, Any]:
     """Load a model file; with ``sha256``, refuse a file that does not match it."""
     from nasxfer.errors import NasxferError
-    from nasxfer.fileio import sha256_file
+    from nasxfer.storage.atomic import sha256_file
 
     path = Path(path)
     if sha256 is not None and sha256_file(path) != sha256:

@@ -28,9 +28,9 @@ from typing import Any, Iterator, Sequence
 
 from nasxfer.config import Config, safe_load_yaml, validate_config
 from nasxfer.errors import NasxferError, RunNotFoundError
-from nasxfer.faults import crash_point
-from nasxfer.fileio import atomic_torch_save, atomic_write_json, atomic_write_text, sha256_file
-from nasxfer.lock import RunLock
+from nasxfer.storage.faults import crash_point
+from nasxfer.storage.atomic import atomic_torch_save, atomic_write_json, atomic_write_text, sha256_file
+from nasxfer.storage.lock import RunLock
 from nasxfer.trial import ObjectiveSpec, TrialRecord
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

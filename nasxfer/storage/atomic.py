@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nasxfer.faults import crash_point
+from nasxfer.storage.faults import crash_point
 
 # Read once at import (os.umask can only be read by setting it).
 _UMASK = os.umask(0o022)
