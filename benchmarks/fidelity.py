@@ -70,8 +70,8 @@ sys.path.insert(0, str(ROOT))
 
 from nasxfer.config import load_config  # noqa: E402
 from nasxfer.evaluator import TrainingEvaluator, TrialOutcome  # noqa: E402
-from nasxfer.runner import run_search  # noqa: E402
-from nasxfer.space import Candidate  # noqa: E402
+from nasxfer.search.runner import run_search  # noqa: E402
+from nasxfer.search.space import Candidate  # noqa: E402
 from nasxfer.storage.store import RunStore  # noqa: E402
 
 from _common import machine  # noqa: E402
@@ -142,7 +142,7 @@ def search(overrides: list[str], runs: Path, evaluator) -> tuple[dict, list]:
 
 
 def summarize(history, objective_settings, seconds: float) -> dict:
-    from nasxfer.trial import ObjectiveSpec, epochs_trained
+    from nasxfer.search.trial import ObjectiveSpec, epochs_trained
 
     best = ObjectiveSpec(objective_settings.metric, objective_settings.mode).best(history)
     return {

@@ -34,7 +34,7 @@ from _common import machine
 
 from nasxfer.config import validate_config
 from nasxfer.evaluator import TrainingEvaluator
-from nasxfer.runner import run_search
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-5k"

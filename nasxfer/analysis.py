@@ -11,7 +11,7 @@ import math
 import statistics
 from typing import Any, Mapping, Sequence
 
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def best_so_far(history: Sequence[TrialRecord], objective: ObjectiveSpec) -> list[dict[str, Any]]:

@@ -164,7 +164,7 @@ class TrainingEvaluator:
         ``CandidateRejected`` when they break ``search.constraints``."""
         import torch
 
-        from nasxfer.constraints import broken_constraint
+        from nasxfer.search.constraints import broken_constraint
         from nasxfer.costs import candidate_costs
         from nasxfer.errors import CandidateRejected
 

@@ -12,13 +12,13 @@ from typing import Any, Callable
 from nasxfer.errors import NasxferError
 from nasxfer.storage.atomic import atomic_write_json
 from nasxfer.storage.store import RunStore
-from nasxfer.trial import TrialRecord, TrialState
+from nasxfer.search.trial import TrialRecord, TrialState
 
 
 def choose_trial(store: RunStore, number: int | None = None, pick: str = "best", within: float | None = None) -> TrialRecord:
-    """The trial ``number``, or the one the ``pick`` rule chooses (see ``nasxfer.pick``)."""
-    from nasxfer.pick import pick_trial
-    from nasxfer.runner import objectives_of
+    """The trial ``number``, or the one the ``pick`` rule chooses (see ``nasxfer.search.pick``)."""
+    from nasxfer.search.pick import pick_trial
+    from nasxfer.search.runner import objectives_of
 
     history = store.history()
     if number is not None:

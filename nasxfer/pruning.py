@@ -17,7 +17,7 @@ from typing import Sequence
 
 from nasxfer.errors import ConfigError
 from nasxfer.schedulers.rungs import value_at
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 class MedianPruner:

@@ -12,11 +12,11 @@ from typing import Any
 
 from nasxfer.analysis import best_so_far, dimension_effects, pareto_points, short_value
 from nasxfer.storage.provenance import device_text
-from nasxfer.pareto import pareto_rank
-from nasxfer.pareto import ranked as rank_trials
-from nasxfer.runner import objective_of, objectives_of
+from nasxfer.search.pareto import pareto_rank
+from nasxfer.search.pareto import ranked as rank_trials
+from nasxfer.search.runner import objective_of, objectives_of
 from nasxfer.storage.store import RunStore, list_runs
-from nasxfer.trial import ObjectiveSpec, TrialState, epochs_trained
+from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
 
 REPORT_SCHEMA = 1
 CURVE_TRIALS = 5  # learning curves of this many of the best trials

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nasxfer.config import Config, ScratchConfig
-from nasxfer.constraints import broken_constraint
+from nasxfer.search.constraints import broken_constraint
 from nasxfer.errors import CandidateRejected, ConfigError, NasxferError
 from nasxfer.evaluator import TrialOutcome
 

@@ -7,10 +7,10 @@ import random
 from nasxfer.config import validate_config
 from nasxfer.storage.atomic import atomic_write_json
 from nasxfer.reporting import Reporter
-from nasxfer.runner import SearchOutcome, objective_of
-from nasxfer.space import SearchSpace
+from nasxfer.search.runner import SearchOutcome, objective_of
+from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore
-from nasxfer.trial import TrialRecord, TrialState
+from nasxfer.search.trial import TrialRecord, TrialState
 
 OPS = ["identity", "conv3x3", "mbconv_k3_e1"]
 ENV = {"nasxfer": "0.1.0", "python": "3.11", "torch": "2.x", "device": "cpu", "device_name": "cpu", "git_revision": None}

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import random
 
-from nasxfer.space import Candidate, Choice, Dimension, FloatRange, IntRange, SearchSpace
+from nasxfer.search.space import Candidate, Choice, Dimension, FloatRange, IntRange, SearchSpace
 from nasxfer.strategies import create_strategy
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 FINITE = SearchSpace(
     (

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from nasxfer.cli import app
 from nasxfer.evaluator import TrainingEvaluator
-from nasxfer.runner import run_search
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore, resolve_run
-from nasxfer.trial import TrialState
+from nasxfer.search.trial import TrialState
 
 
 def test_raise_and_nan_fail_their_trials_and_the_search_goes_on(tmp_path, tiny_config, monkeypatch):

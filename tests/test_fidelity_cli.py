@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from nasxfer.cli import app
 from nasxfer.config import validate_config
-from nasxfer.runner import run_search
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore, resolve_run
 
 

@@ -7,12 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.pareto import dominates
-from nasxfer.pick import pick_trial
+from nasxfer.search.pareto import dominates
+from nasxfer.search.pick import pick_trial
 from nasxfer.reporting import Reporter
-from nasxfer.runner import objectives_of, run_search
+from nasxfer.search.runner import objectives_of, run_search
 from nasxfer.storage.store import RunStore, resolve_run
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 SPACE = {
     "model.scratch.ops": {"choices": ["identity", "conv3x3", "mbconv_k3_e3"], "repeat": 2},

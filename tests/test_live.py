@@ -21,7 +21,7 @@ from nasxfer.eta import mean_trial_seconds, seconds_left, trials_target
 from nasxfer.json_log import JsonLinesReporter
 from nasxfer.live import LiveReporter, LogFileReporter, PlainReporter, make_reporter
 from nasxfer.reporting import MultiReporter, RecordingReporter, Reporter
-from nasxfer.space import SearchSpace
+from nasxfer.search.space import SearchSpace
 
 ANSI_ESCAPE = "\x1b["
 

@@ -1,4 +1,4 @@
-"""The parallel search loop (``nasxfer.parallel``) with trials on threads: no Ray needed.
+"""The parallel search loop (``nasxfer.search.parallel``) with trials on threads: no Ray needed.
 
 ``ThreadExecutor`` runs each trial through ``run_remote_trial``, as a Ray worker does, so
 what is tested here is the loop: pending trials, results landing in the run folder,
@@ -19,11 +19,11 @@ from nasxfer.errors import ConfigError
 from nasxfer.evaluator import TrialOutcome
 from nasxfer.executors import check_executor
 from nasxfer.storage.atomic import atomic_torch_save, sha256_file
-from nasxfer.parallel import WorkerLost, run_parallel_search
+from nasxfer.search.parallel import WorkerLost, run_parallel_search
 from nasxfer.reporting import RecordingReporter, Reporter
-from nasxfer.runner import StopRequest, run_search
+from nasxfer.search.runner import StopRequest, run_search
 from nasxfer.storage.store import RunStore
-from nasxfer.trial import TrialState
+from nasxfer.search.trial import TrialState
 from thread_executor import ThreadExecutor, started_events
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import statistics
 
 from curves import CurveEvaluator, accuracy, quality
-from nasxfer.parallel import run_parallel_search
+from nasxfer.search.parallel import run_parallel_search
 from nasxfer.reporting import Reporter
-from nasxfer.runner import StopRequest, run_search
+from nasxfer.search.runner import StopRequest, run_search
 from nasxfer.storage.store import RunStore
-from nasxfer.trial import TrialState
+from nasxfer.search.trial import TrialState
 from thread_executor import ThreadExecutor, started_events
 
 

@@ -2,8 +2,8 @@ import itertools
 import math
 import random
 
-from nasxfer.pareto import crowding_distances, dominates, front, nondominated_ranks, pareto_rank, ranked
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.pareto import crowding_distances, dominates, front, nondominated_ranks, pareto_rank, ranked
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def brute_force_front(points):

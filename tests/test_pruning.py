@@ -7,9 +7,9 @@ import pytest
 from curves import CurveEvaluator, accuracy
 from nasxfer.errors import ConfigError
 from nasxfer.pruning import MedianPruner, create_pruner
-from nasxfer.runner import run_search
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def record(number, losses, state=TrialState.COMPLETE):

@@ -11,7 +11,7 @@ from fake_run import fake_record, make_fake_run
 from nasxfer.analysis import best_so_far, dimension_effects, pareto_points
 from nasxfer.config import Dimension
 from nasxfer.report import build_report, render_markdown
-from nasxfer.trial import ObjectiveSpec
+from nasxfer.search.trial import ObjectiveSpec
 
 
 # The documented top-level keys of `nasxfer report --format json` and their types (README:

@@ -14,9 +14,9 @@ from nasxfer.cli import app
 from nasxfer.config import validate_config
 from nasxfer.storage.lock import RunLock
 from nasxfer.reporting import Reporter
-from nasxfer.runner import StopRequest, run_search
+from nasxfer.search.runner import StopRequest, run_search
 from nasxfer.storage.store import RunStore, resolve_run
-from nasxfer.trial import TrialState
+from nasxfer.search.trial import TrialState
 
 from conftest import TINY
 

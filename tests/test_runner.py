@@ -6,9 +6,9 @@ import pytest
 
 from nasxfer.evaluator import TrialOutcome
 from nasxfer.reporting import RecordingReporter
-from nasxfer.runner import run_search
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
-from nasxfer.trial import TrialState
+from nasxfer.search.trial import TrialState
 
 
 class FakeEvaluator:

@@ -8,11 +8,11 @@ import pytest
 
 from curves import CurveEvaluator, accuracy, quality
 from nasxfer.reporting import Reporter
-from nasxfer.runner import StopRequest, objective_of, run_search
+from nasxfer.search.runner import StopRequest, objective_of, run_search
 from nasxfer.schedulers import create_scheduler
 from nasxfer.schedulers.base import NewCandidate, Promotion
 from nasxfer.storage.store import RunStore
-from nasxfer.trial import TrialRecord, TrialState
+from nasxfer.search.trial import TrialRecord, TrialState
 
 COMPLETE, PAUSED, PRUNED = TrialState.COMPLETE, TrialState.PAUSED, TrialState.PRUNED
 
@@ -215,7 +215,7 @@ def test_rungs_of_fit_continue_the_same_training(tiny_config):
 )
 def test_settings_a_scheduler_cannot_work_with_are_one_line_errors(tiny_config, changes, message):
     from nasxfer.errors import ConfigError
-    from nasxfer.runner import check_search_setup
+    from nasxfer.search.runner import check_search_setup
 
     config = scheduled(tiny_config, "successive_halving", trials=9).apply(changes)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("'", "'")) as info:

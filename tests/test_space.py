@@ -5,7 +5,7 @@ import pytest
 
 from nasxfer.config import validate_config
 from nasxfer.errors import ConfigError
-from nasxfer.space import Candidate, Choice, Dimension, FloatRange, IntRange, SearchSpace
+from nasxfer.search.space import Candidate, Choice, Dimension, FloatRange, IntRange, SearchSpace
 
 
 def space_of(tiny_dict, space):

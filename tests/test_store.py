@@ -5,7 +5,7 @@ import pytest
 
 from nasxfer.errors import RunNotFoundError
 from nasxfer.storage.store import RunStore, list_runs, resolve_run
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def make_store(runs_dir, config):

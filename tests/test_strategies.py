@@ -2,9 +2,9 @@ import pytest
 from strategy_conformance import FINITE, LEARN, LearningConformance, StrategyConformance, fake_score, record
 
 from nasxfer.errors import ConfigError
-from nasxfer.space import Candidate, Choice, Dimension, FloatRange, IntRange, SearchSpace
+from nasxfer.search.space import Candidate, Choice, Dimension, FloatRange, IntRange, SearchSpace
 from nasxfer.strategies import STRATEGY_NAMES, create_strategy
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def differs_in_one_coordinate(a: dict, b: dict) -> bool:
@@ -216,7 +216,7 @@ def test_strategies_run_with_two_objectives(name):
     """Multi-objective: proposals stay valid, new and deterministic with a second objective."""
     from strategy_conformance import MIXED, fake_score
 
-    from nasxfer.trial import TrialRecord, TrialState
+    from nasxfer.search.trial import TrialRecord, TrialState
 
     objectives = (ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("latency_ms", "min"))
 

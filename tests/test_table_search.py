@@ -7,10 +7,10 @@ import random
 import pytest
 
 from nasxfer.config import validate_config
-from nasxfer.runner import run_search
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
 from nasxfer.strategies import STRATEGY_NAMES
-from nasxfer.trial import TrialState
+from nasxfer.search.trial import TrialState
 
 
 @pytest.fixture

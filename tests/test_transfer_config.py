@@ -101,7 +101,7 @@ def test_space_must_fit_the_kind_of_model():
 
 
 def test_backbone_and_head_as_dimensions(tiny_config):
-    from nasxfer.space import SearchSpace
+    from nasxfer.search.space import SearchSpace
 
     cfg = tiny_config.apply(
         {
@@ -132,7 +132,7 @@ def test_shipped_transfer_configs_validate(name):
     from pathlib import Path
 
     from nasxfer.config import load_config
-    from nasxfer.space import SearchSpace
+    from nasxfer.search.space import SearchSpace
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
     assert cfg.model.kind == "transfer" and cfg.finetune.head_epochs > 0

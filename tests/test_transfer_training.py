@@ -244,9 +244,9 @@ def test_lp_ft_runs_a_cached_head_phase_then_unfreezes(config, tmp_path):
 
 @pytest.mark.parametrize("cache", ["auto", "off"])  # a head on cached features; through the backbone
 def test_transfer_trials_stop_at_rungs_and_promotions_continue_from_the_checkpoint(config, tmp_path, cache, feature_cache_dir):
-    from nasxfer.runner import run_search
+    from nasxfer.search.runner import run_search
     from nasxfer.storage.store import RunStore
-    from nasxfer.trial import TrialState
+    from nasxfer.search.trial import TrialState
 
     cfg = config.apply(
         {

@@ -4,10 +4,10 @@ import pytest
 
 from curves import CurveEvaluator, quality
 from nasxfer.errors import ConfigError
-from nasxfer.runner import objective_of, run_search
-from nasxfer.space import SearchSpace
+from nasxfer.search.runner import objective_of, run_search
+from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore
-from nasxfer.warm_start import warm_start_candidates
+from nasxfer.search.warm_start import warm_start_candidates
 
 
 @pytest.fixture

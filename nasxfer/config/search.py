@@ -3,7 +3,7 @@
 Here each field is checked on its own. Checks that need more live elsewhere: a strategy's
 options in ``nasxfer.strategies``, scheduler rules that involve other sections in
 ``nasxfer.schedulers.check_scheduler``, whether each space path names a config field in
-``nasxfer.space``. The strategy and scheduler registries are imported only when a name is
+``nasxfer.search.space``. The strategy and scheduler registries are imported only when a name is
 validated, so importing the schema stays light.
 """
 
@@ -185,7 +185,7 @@ class PrunerConfig(Strict):
 
 
 class WarmStartConfig(Strict):
-    """Start with the best ``top`` trials of the earlier run ``run`` (``nasxfer.warm_start``).
+    """Start with the best ``top`` trials of the earlier run ``run`` (``nasxfer.search.warm_start``).
 
     ``search.warm_start: <run-id>`` is short for ``{run: <run-id>}``.
     """

@@ -1,7 +1,7 @@
 """Executors run trials outside the search loop's process, several at once.
 
 ``executor.name: local`` (the default) needs none: ``runner.run_search`` trains each trial
-itself. ``ray`` runs trials as Ray tasks (``ray_executor``), driven by ``nasxfer.parallel``.
+itself. ``ray`` runs trials as Ray tasks (``ray_executor``), driven by ``nasxfer.search.parallel``.
 Ray is an optional extra, imported only when a config asks for it.
 """
 

@@ -30,7 +30,7 @@ from typing import Any
 from nasxfer.config import Config
 from nasxfer.errors import NasxferError
 from nasxfer.executors import require_ray
-from nasxfer.parallel import WorkerLost
+from nasxfer.search.parallel import WorkerLost
 
 # Errors that mean the trial's process, node or result is gone, not that the trial failed.
 _LOST = (

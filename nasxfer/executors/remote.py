@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nasxfer.config import Config
-from nasxfer.trial import TrialRecord, TrialState
+from nasxfer.search.trial import TrialRecord, TrialState
 
 
 @dataclass
@@ -112,7 +112,7 @@ def run_remote_trial(config: Config, task: TrialTask, evaluator, worker: dict[st
     """Run ``task.plan`` (a ``planning.PlannedTrial``) with ``evaluator``; never touches the run folder."""
     from nasxfer.pruning import create_pruner
     from nasxfer.reporting import RecordingReporter
-    from nasxfer.runner import StopRequest, _run_trial, objective_of
+    from nasxfer.search.runner import StopRequest, _run_trial, objective_of
 
     plan = task.plan
     recorder = RecordingReporter()

@@ -22,7 +22,7 @@ from typing import Sequence
 
 from nasxfer.schedulers.base import Decision, NewCandidate, Promotion, Scheduler
 from nasxfer.schedulers.rungs import ranked_at, rung_epochs, waiting_at
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord
 
 
 class ASHA(Scheduler):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord
 
 
 @dataclass(frozen=True)

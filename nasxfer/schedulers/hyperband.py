@@ -32,7 +32,7 @@ from typing import Sequence
 
 from nasxfer.schedulers.base import Decision, NewCandidate, Promotion, Retirement, Scheduler
 from nasxfer.schedulers.rungs import ranked_at, rung_epochs, waiting_at
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 _WAITING = object()  # a bracket whose next rung cannot be decided until running trials finish
 

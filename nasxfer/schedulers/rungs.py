@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def rung_epochs(min_epochs: int, eta: int, max_epochs: int) -> tuple[int, ...]:

@@ -31,7 +31,7 @@ from nasxfer.errors import NasxferError, RunNotFoundError
 from nasxfer.storage.faults import crash_point
 from nasxfer.storage.atomic import atomic_torch_save, atomic_write_json, atomic_write_text, sha256_file
 from nasxfer.storage.lock import RunLock
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 LATEST = "latest"
@@ -263,7 +263,7 @@ def leaderboard_rows(history: list[TrialRecord], objectives: ObjectiveSpec | Seq
     With several objectives, trials are ranked by Pareto front and, within a front, by
     crowding distance; ``pareto_front`` says which front a trial is on (1 = non-dominated).
     """
-    from nasxfer.pareto import pareto_rank, ranked
+    from nasxfer.search.pareto import pareto_rank, ranked
 
     objectives = [objectives] if isinstance(objectives, ObjectiveSpec) else list(objectives)
     fronts = pareto_rank(history, objectives) if len(objectives) > 1 else {}

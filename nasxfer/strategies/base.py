@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Sequence
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nasxfer.errors import ConfigError
-from nasxfer.space import Candidate, SearchSpace
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.space import Candidate, SearchSpace
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 
 
 def finished(history: Sequence[TrialRecord]) -> list[TrialRecord]:
@@ -64,13 +64,13 @@ class Strategy:
 
     def scores(self, record: TrialRecord) -> tuple[float, ...] | None:
         """The record's score for every objective (larger is better), None if any is missing."""
-        from nasxfer.pareto import scores
+        from nasxfer.search.pareto import scores
 
         return scores(record, self.objectives)
 
     def better(self, a: TrialRecord, b: TrialRecord) -> bool:
         """``a`` beats ``b``: a higher score, or with several objectives, Pareto dominance."""
-        from nasxfer.pareto import dominates
+        from nasxfer.search.pareto import dominates
 
         sa, sb = self.scores(a), self.scores(b)
         if sa is None or sb is None:
@@ -82,7 +82,7 @@ class Strategy:
         crowded comparison); ties go to the earlier trial."""
         if not self.multi_objective:
             return max(contenders, key=lambda r: (self.objective.score(r), -r.number))
-        from nasxfer.pareto import pareto_rank
+        from nasxfer.search.pareto import pareto_rank
 
         ranks = pareto_rank(contenders, self.objectives)
         return min(contenders, key=lambda r: (ranks[r.number][0], -ranks[r.number][1], r.number))

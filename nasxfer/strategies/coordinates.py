@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from nasxfer.space import Candidate, Dimension, SearchSpace
+from nasxfer.search.space import Candidate, Dimension, SearchSpace
 
 
 @dataclass(frozen=True)

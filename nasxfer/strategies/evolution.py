@@ -23,11 +23,11 @@ from typing import Sequence
 
 from pydantic import Field, model_validator
 
-from nasxfer.space import Candidate, seen_keys
+from nasxfer.search.space import Candidate, seen_keys
 from nasxfer.strategies.base import NoOptions, Strategy, finished
 from nasxfer.strategies.coordinates import fits
 from nasxfer.strategies.random_search import sample_untried
-from nasxfer.trial import TrialRecord
+from nasxfer.search.trial import TrialRecord
 
 _TOURNAMENTS = 10  # tournaments tried before giving up on mutation for this proposal
 

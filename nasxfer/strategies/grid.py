@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from nasxfer.space import Candidate, seen_keys
+from nasxfer.search.space import Candidate, seen_keys
 from nasxfer.strategies.base import Strategy
-from nasxfer.trial import TrialRecord
+from nasxfer.search.trial import TrialRecord
 
 
 class GridSearch(Strategy):

@@ -22,11 +22,11 @@ from typing import Sequence
 
 from pydantic import Field
 
-from nasxfer.space import Candidate, seen_keys
+from nasxfer.search.space import Candidate, seen_keys
 from nasxfer.strategies.base import NoOptions, Strategy, finished
 from nasxfer.strategies.coordinates import fits
 from nasxfer.strategies.random_search import sample_untried
-from nasxfer.trial import TrialRecord
+from nasxfer.search.trial import TrialRecord
 
 
 class LocalOptions(NoOptions):

@@ -27,11 +27,11 @@ import math
 import warnings
 from typing import Any, Sequence
 
-from nasxfer.space import Candidate, Choice, FloatRange, IntRange, seen_keys
+from nasxfer.search.space import Candidate, Choice, FloatRange, IntRange, seen_keys
 from nasxfer.strategies.base import Strategy
 from nasxfer.strategies.coordinates import Coordinate, assemble, coordinates, fits
 from nasxfer.strategies.random_search import sample_untried
-from nasxfer.trial import TrialRecord, TrialState
+from nasxfer.search.trial import TrialRecord, TrialState
 
 _RETRIES = 3
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from nasxfer.space import Candidate, SearchSpace, seen_keys
+from nasxfer.search.space import Candidate, SearchSpace, seen_keys
 from nasxfer.strategies.base import Strategy
-from nasxfer.trial import TrialRecord
+from nasxfer.search.trial import TrialRecord
 
 # How many fresh samples to draw before concluding a finite space is (nearly) exhausted and
 # falling back to enumerating what is left.

@@ -26,11 +26,11 @@ from typing import Any, Sequence
 import numpy as np
 from pydantic import Field
 
-from nasxfer.space import Candidate, Choice, SearchSpace, seen_keys
+from nasxfer.search.space import Candidate, Choice, SearchSpace, seen_keys
 from nasxfer.strategies.base import NoOptions, Strategy
 from nasxfer.strategies.coordinates import fits
 from nasxfer.strategies.random_search import sample_untried
-from nasxfer.trial import TrialRecord
+from nasxfer.search.trial import TrialRecord
 
 _DRAWS = 100
 

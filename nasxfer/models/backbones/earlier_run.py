@@ -25,7 +25,7 @@ def source_payload(run_id: str) -> dict[str, Any]:
     """The model file (weights included) that ``run:<run_id>`` transfers from."""
     from nasxfer.storage.model_files import load_payload
     from nasxfer.storage.store import default_runs_dir, resolve_run
-    from nasxfer.trial import ObjectiveSpec
+    from nasxfer.search.trial import ObjectiveSpec
 
     runs_dir = default_runs_dir()
     try:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from nasxfer.schedulers.base import Promotion
-from nasxfer.space import Candidate, seen_keys
-from nasxfer.trial import TrialRecord, TrialState
+from nasxfer.search.space import Candidate, seen_keys
+from nasxfer.search.trial import TrialRecord, TrialState
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from nasxfer.errors import NasxferError
-from nasxfer.pareto import front
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.search.pareto import front
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord
 
 PICKS = {"best": None, "fastest": "latency_ms", "smallest": "params"}
 

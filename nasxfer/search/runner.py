@@ -20,15 +20,15 @@ from nasxfer.config import Config
 from nasxfer.errors import CandidateRejected, NasxferError, TrainingInterrupted
 from nasxfer.failures import free_accelerator_memory, is_out_of_memory
 from nasxfer.storage.faults import crash_point
-from nasxfer.planning import PlannedTrial, Planner
+from nasxfer.search.planning import PlannedTrial, Planner
 from nasxfer.pruning import create_pruner
 from nasxfer.reporting import Reporter
 from nasxfer.schedulers import create_scheduler
-from nasxfer.space import SearchSpace
+from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore
 from nasxfer.strategies import create_strategy
-from nasxfer.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained, merge_record
-from nasxfer.warm_start import journalled_warm_start
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained, merge_record
+from nasxfer.search.warm_start import journalled_warm_start
 
 
 @dataclass
@@ -132,8 +132,8 @@ def run_search(
     """
     from nasxfer.evaluator import make_evaluator
 
-    if config.executor.name != "local":  # several trials at once: nasxfer.parallel (the loop below is sequential)
-        from nasxfer.parallel import run_parallel_search
+    if config.executor.name != "local":  # several trials at once: nasxfer.search.parallel (the loop below is sequential)
+        from nasxfer.search.parallel import run_parallel_search
 
         return run_parallel_search(config, store, reporter, evaluator, stop)
     reporter = reporter or Reporter()

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from nasxfer.errors import ConfigError, RunNotFoundError
-from nasxfer.space import Candidate, SearchSpace
-from nasxfer.trial import ObjectiveSpec
+from nasxfer.search.space import Candidate, SearchSpace
+from nasxfer.search.trial import ObjectiveSpec
 
 
 def warm_start_candidates(config, runs_dir: Path, space: SearchSpace, objective: ObjectiveSpec) -> list[Candidate]:

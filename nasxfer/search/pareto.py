@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from nasxfer.trial import ObjectiveSpec, TrialRecord
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord
 
 Score = tuple[float, ...]
 

@@ -39,7 +39,7 @@ from nasxfer.config import Config
 from nasxfer.executors.remote import TrialTask
 from nasxfer.storage.atomic import atomic_write_bytes
 from nasxfer.reporting import Reporter
-from nasxfer.runner import (
+from nasxfer.search.runner import (
     PlannedTrial,
     SearchOutcome,
     StopRequest,
@@ -50,9 +50,9 @@ from nasxfer.runner import (
     objective_of,
     objectives_of,
 )
-from nasxfer.space import SearchSpace
+from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore, storage_errors
-from nasxfer.trial import TrialRecord, TrialState, epochs_trained, merge_record
+from nasxfer.search.trial import TrialRecord, TrialState, epochs_trained, merge_record
 
 _POLL_SECONDS = 0.5  # how often a wait for results looks at stop requests and the clock
 
