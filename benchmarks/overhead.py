@@ -25,8 +25,8 @@ from nasxfer.config import ScratchConfig, TrainConfig
 from nasxfer.data.containers import Split
 from nasxfer.data.loader import BatchLoader, Preprocess
 from nasxfer.models.scratch import build_scratch_network
-from nasxfer.compute import seed_everything
-from nasxfer.train import fit
+from nasxfer.training.compute import seed_everything
+from nasxfer.training.fit import fit
 
 
 def make_data(n: int, size: int, classes: int) -> Split:
@@ -53,7 +53,7 @@ def nasxfer_trial(split: Split, cfg: TrainConfig, classes: int) -> tuple[float, 
     """nasxfer's training path: BatchLoader + fit, with the config's device, AMP and layout.
     Returns (images per wall second, images per CPU second, how its step ran:
     ``FitResult.cuda_graphs``)."""
-    from nasxfer.compute import resolve_device, use_channels_last
+    from nasxfer.training.compute import resolve_device, use_channels_last
 
     seed_everything(0)
     device = resolve_device(cfg.device)
@@ -80,7 +80,7 @@ def bare_loop(split: Split, cfg: TrainConfig, classes: int, batches: str = "floa
     """
     import contextlib
 
-    from nasxfer.compute import choose_precision, resolve_device, use_channels_last
+    from nasxfer.training.compute import choose_precision, resolve_device, use_channels_last
 
     seed_everything(0)
     device = resolve_device(cfg.device)

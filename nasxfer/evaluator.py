@@ -40,7 +40,7 @@ class TrainingEvaluator:
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
         from nasxfer.models.backbones.preflight import check_backbones
-        from nasxfer.compute import resolve_device
+        from nasxfer.training.compute import resolve_device
 
         self.data_for(config, resolve_device(config.train.device))
         check_backbones(config)  # a bad backbone, weights file or run id fails here too
@@ -80,8 +80,8 @@ class TrainingEvaluator:
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.storage.atomic import atomic_write_json
         from nasxfer.models.build import model_for_training
-        from nasxfer.compute import configure_backend, resolve_device
-        from nasxfer.train import count_parameters, fit
+        from nasxfer.training.compute import configure_backend, resolve_device
+        from nasxfer.training.fit import count_parameters, fit
 
         started = time.perf_counter()
         device = resolve_device(config.train.device)
@@ -120,7 +120,7 @@ class TrainingEvaluator:
         )
         transfer = None
         if config.model.kind == "transfer":
-            from nasxfer.transfer_fit import fit_transfer, search_phases
+            from nasxfer.training.transfer import fit_transfer, search_phases
 
             result, transfer = fit_transfer(
                 model, config, data, preprocess, device, phases=search_phases(config),

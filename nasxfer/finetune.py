@@ -58,8 +58,8 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict
 
     from nasxfer.storage.model_files import model_payload, save_model
     from nasxfer.data import load_dataset
-    from nasxfer.compute import resolve_device
-    from nasxfer.train import count_parameters
+    from nasxfer.training.compute import resolve_device
+    from nasxfer.training.fit import count_parameters
 
     config = store.config().apply(record.values)
     settings = config.finetune
@@ -131,7 +131,7 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
     from nasxfer.data.splits import stratified_split
     from nasxfer.errors import TrainingInterrupted
     from nasxfer.models.build import model_for_training
-    from nasxfer.train import evaluate, fit
+    from nasxfer.training.fit import evaluate, fit
 
     settings = config.finetune
     built = model_for_training(config, data, device, seed)
@@ -151,7 +151,7 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
     trained = _compiled(model) if settings.compile else model
     transfer, best = None, _BestEpoch(settings.patience)
     if transfer_model:
-        from nasxfer.transfer_fit import finetune_phases, fit_transfer
+        from nasxfer.training.transfer import finetune_phases, fit_transfer
 
         fit_result, transfer = fit_transfer(
             model, config, data, preprocess, device,

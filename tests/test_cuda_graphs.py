@@ -13,12 +13,12 @@ import torch
 import yaml
 from torch import nn
 
-import nasxfer.cuda_graphs as cuda_graphs
-import nasxfer.train as train
+import nasxfer.training.cuda_graphs as cuda_graphs
+import nasxfer.training.fit as train
 from nasxfer.config import TrainConfig, load_config, validate_config
-from nasxfer.cuda_graphs import GraphedStep, capture_settings, ineligible, sync_lrs
+from nasxfer.training.cuda_graphs import GraphedStep, capture_settings, ineligible, sync_lrs
 from nasxfer.errors import ConfigError, TrainingInterrupted
-from nasxfer.train import build_optimizer, fit, training_state
+from nasxfer.training.fit import build_optimizer, fit, training_state
 
 CUDA = torch.device("cuda")  # a device object only: nothing here touches a GPU
 CPU = torch.device("cpu")

@@ -185,7 +185,7 @@ def test_rungs_of_fit_continue_the_same_training(tiny_config):
     """Stopping at a rung and resuming from its state equals training straight through."""
     import torch
 
-    from nasxfer.train import fit
+    from nasxfer.training.fit import fit
     from test_train import toy_batches
 
     def model():

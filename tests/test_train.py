@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from nasxfer.config import TrainConfig
-from nasxfer.compute import Precision, choose_precision, use_channels_last
-from nasxfer.metrics import classification_metrics, confusion_matrix
-from nasxfer.train import TrainingDiverged, build_optimizer, evaluate, fit, lr_factor
+from nasxfer.training.compute import Precision, choose_precision, use_channels_last
+from nasxfer.training.metrics import classification_metrics, confusion_matrix
+from nasxfer.training.fit import TrainingDiverged, build_optimizer, evaluate, fit, lr_factor
 
 
 class Batches(list):
@@ -90,7 +90,7 @@ def test_nan_loss_raises_diverged():
 
 
 def test_backend_switches_only_touch_cuda(monkeypatch):
-    from nasxfer.compute import configure_backend
+    from nasxfer.training.compute import configure_backend
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     configure_backend(TrainConfig(), torch.device("cpu"))

@@ -16,7 +16,7 @@ from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.build import build_model, preprocess_for
 from nasxfer.models.freezing import set_trainable_stages
 from nasxfer.models.heads import Head, pool_map, select_pooled
-from nasxfer.train import build_optimizer
+from nasxfer.training.fit import build_optimizer
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_feature_mixup_trains(config, tmp_path):
 def test_lp_ft_runs_a_cached_head_phase_then_unfreezes(config, tmp_path):
     from nasxfer.data import load_dataset
     from nasxfer.data.loader import BatchLoader
-    from nasxfer.transfer_fit import finetune_phases, fit_transfer
+    from nasxfer.training.transfer import finetune_phases, fit_transfer
 
     cfg = config.apply({"model.finetune.unfreeze": 1, "finetune.head_epochs": 2, "finetune.head_lr": 0.02})
     phases = finetune_phases(cfg, epochs=1, lr=None, warmup_epochs=0)

@@ -24,7 +24,7 @@ class TrainConfig(Strict):
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     channels_last: Literal["auto", "on", "off"] = "auto"
     cudnn_benchmark: bool = True  # CUDA: let cuDNN time its kernels for the (fixed) input shape
-    # CUDA: capture the training step once and replay it per batch (nasxfer.cuda_graphs).
+    # CUDA: capture the training step once and replay it per batch (nasxfer.training.cuda_graphs).
     # auto and on graph on CUDA where the step can be captured and train eagerly elsewhere;
     # on also refuses a config that can never be graphed. Off by default until measured on
     # a GPU (README, Performance).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from nasxfer.features.cache import PooledFeatures, to_fp16
-from nasxfer.compute import Precision, autocast
+from nasxfer.training.compute import Precision, autocast
 
 
 @torch.no_grad()

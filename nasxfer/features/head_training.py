@@ -17,8 +17,8 @@ from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key, w
 from nasxfer.features.extract import pooled_features
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.heads import select_pooled
-from nasxfer.compute import choose_precision
-from nasxfer.train import FitResult, fit
+from nasxfer.training.compute import choose_precision
+from nasxfer.training.fit import FitResult, fit
 
 
 @dataclass

@@ -79,7 +79,7 @@ def model_for_training(config, data, device, seed: int) -> TrainingModel:
     initial weights in both."""
     import torch
 
-    from nasxfer.compute import seed_everything, use_channels_last
+    from nasxfer.training.compute import seed_everything, use_channels_last
 
     seed_everything(seed)
     model = build_model(config.model, data.channels, len(data.class_names)).to(device)

@@ -18,7 +18,7 @@ from typing import Any
 
 from nasxfer.config import Config
 from nasxfer.errors import CandidateRejected, NasxferError, TrainingInterrupted
-from nasxfer.failures import free_accelerator_memory, is_out_of_memory
+from nasxfer.training.failures import free_accelerator_memory, is_out_of_memory
 from nasxfer.storage.faults import crash_point
 from nasxfer.search.planning import PlannedTrial, Planner
 from nasxfer.pruning import create_pruner

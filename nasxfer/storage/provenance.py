@@ -32,7 +32,7 @@ def git_revision(path: Path | None = None) -> str | None:
 def collect_env(device_name: str = "auto") -> dict[str, Any]:
     import torch
 
-    from nasxfer.compute import resolve_device
+    from nasxfer.training.compute import resolve_device
 
     device = resolve_device(device_name)
     env: dict[str, Any] = {

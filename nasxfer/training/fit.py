@@ -2,8 +2,8 @@
 
 Nothing here prints or decides what to search. ``fit`` reports each epoch through an
 optional callback and returns the learning curve; the caller owns checkpoints and logs.
-Where and how precisely it computes is ``nasxfer.compute``'s; what an evaluation scores,
-``nasxfer.metrics``'.
+Where and how precisely it computes is ``nasxfer.training.compute``'s; what an evaluation scores,
+``nasxfer.training.metrics``'.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasxfer.compute import Precision, autocast, choose_precision
+from nasxfer.training.compute import Precision, autocast, choose_precision
 from nasxfer.config import TrainConfig
-from nasxfer.cuda_graphs import GraphedStep, ineligible, portable_state_dict
+from nasxfer.training.cuda_graphs import GraphedStep, ineligible, portable_state_dict
 from nasxfer.errors import TrainingInterrupted
-from nasxfer.metrics import classification_metrics, confusion_matrix
+from nasxfer.training.metrics import classification_metrics, confusion_matrix
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def fit(
     it says so (a pruner).
 
     CUDA graphs (``cfg.cuda_graphs``): where ``cuda_graphs.ineligible`` allows, the step is
-    captured once and replayed (see ``nasxfer.cuda_graphs``); ``result.cuda_graphs`` says
+    captured once and replayed (see ``nasxfer.training.cuda_graphs``); ``result.cuda_graphs`` says
     whether it was, and each curve row then counts its ``graphed_steps``.
     """
     epochs = cfg.epochs if epochs is None else epochs

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from nasxfer.features.head_training import fit_head_on_features
 from nasxfer.models.freezing import set_trainable_stages
-from nasxfer.train import FitResult, fit
+from nasxfer.training.fit import FitResult, fit
 
 
 @dataclass(frozen=True)
