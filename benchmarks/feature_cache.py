@@ -62,7 +62,7 @@ def base_config(args) -> tuple[dict, str]:
 
 
 def timed_search(config, runs_dir: Path) -> tuple[float, float, int]:
-    from nasxfer.evaluator import TrainingEvaluator
+    from nasxfer.evaluation.evaluator import TrainingEvaluator
     from nasxfer.search.runner import run_search
     from nasxfer.storage.store import RunStore
 

@@ -33,7 +33,7 @@ import torch
 from _common import machine
 
 from nasxfer.config import validate_config
-from nasxfer.evaluator import TrainingEvaluator
+from nasxfer.evaluation.evaluator import TrainingEvaluator
 from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
 

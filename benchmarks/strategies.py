@@ -32,7 +32,7 @@ from nasxfer.config import load_config, parse_override  # noqa: E402
 from nasxfer.search.runner import objective_of, trial_seed  # noqa: E402
 from nasxfer.search.space import SearchSpace  # noqa: E402
 from nasxfer.strategies import create_strategy  # noqa: E402
-from nasxfer.table_evaluator import load_table, macro_key, table_metrics  # noqa: E402
+from nasxfer.evaluation.table import load_table, macro_key, table_metrics  # noqa: E402
 from nasxfer.search.trial import TrialRecord, TrialState  # noqa: E402
 
 CONFIG = ROOT / "configs" / "nas_bench_macro.yaml"

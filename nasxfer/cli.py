@@ -121,7 +121,7 @@ def search(
     Ctrl-C stops at once. Either way nothing finished is lost.
     """
     from nasxfer.config import load_config
-    from nasxfer.evaluator import make_evaluator
+    from nasxfer.evaluation.evaluator import make_evaluator
     from nasxfer.live import check_log_outputs, make_reporter
     from nasxfer.search.runner import StopRequest, check_search_setup, resume_config, run_search
     from nasxfer.storage.store import RunStore, resolve_run

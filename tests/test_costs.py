@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from nasxfer.costs import LatencySettings, count_flops, measure_costs, measure_latency, peak_memory_mb
+from nasxfer.evaluation.costs import LatencySettings, count_flops, measure_costs, measure_latency, peak_memory_mb
 
 
 def test_resnet18_macs_match_the_published_figure():

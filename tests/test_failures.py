@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.evaluator import TrainingEvaluator
+from nasxfer.evaluation.evaluator import TrainingEvaluator
 from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.search.trial import TrialState

@@ -16,7 +16,7 @@ import pytest
 
 from nasxfer.config import validate_config
 from nasxfer.errors import ConfigError
-from nasxfer.evaluator import TrialOutcome
+from nasxfer.evaluation.evaluator import TrialOutcome
 from nasxfer.executors import check_executor
 from nasxfer.storage.atomic import atomic_torch_save, sha256_file
 from nasxfer.search.parallel import WorkerLost, run_parallel_search

@@ -7,8 +7,8 @@ from conftest import SHARED_DATA
 
 from nasxfer.config import ScratchConfig, validate_config
 from nasxfer.errors import ConfigError, NasxferError
-from nasxfer.evaluator import TrainingEvaluator, make_evaluator
-from nasxfer.table_evaluator import MACRO_OPS, TableEvaluator, load_table, macro_key
+from nasxfer.evaluation.evaluator import TrainingEvaluator, make_evaluator
+from nasxfer.evaluation.table import MACRO_OPS, TableEvaluator, load_table, macro_key
 
 PROJECT = Path(__file__).resolve().parents[1]
 REAL_TABLE = SHARED_DATA / "nas-bench-macro" / "nas-bench-macro_cifar10.json"

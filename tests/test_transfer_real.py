@@ -6,7 +6,7 @@ import pytest
 from transfer_helpers import CIFAR5K, SHARED_WEIGHTS
 
 from nasxfer.config import validate_config
-from nasxfer.evaluator import TrainingEvaluator
+from nasxfer.evaluation.evaluator import TrainingEvaluator
 
 RESNET20 = SHARED_WEIGHTS / "resnet20-cifar10.th"
 

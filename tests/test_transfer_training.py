@@ -10,7 +10,7 @@ from torch import nn
 from transfer_helpers import save_cifar_checkpoint, tiny_transfer
 
 from nasxfer.config import validate_config
-from nasxfer.evaluator import TrainingEvaluator
+from nasxfer.evaluation.evaluator import TrainingEvaluator
 from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key, weights_digest
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.build import build_model, preprocess_for

@@ -112,7 +112,7 @@ def run_parallel_search(
 ) -> SearchOutcome:
     """``runner.run_search`` with trials run by ``executor`` (by default the one the config
     names), several at once. Holds the run's writer lock throughout."""
-    from nasxfer.evaluator import make_evaluator
+    from nasxfer.evaluation.evaluator import make_evaluator
     from nasxfer.executors import check_executor, create_executor
 
     reporter = reporter or Reporter()

@@ -130,7 +130,7 @@ def run_search(
 
     Holds the run's writer lock throughout: a second process on the same run is refused.
     """
-    from nasxfer.evaluator import make_evaluator
+    from nasxfer.evaluation.evaluator import make_evaluator
 
     if config.executor.name != "local":  # several trials at once: nasxfer.search.parallel (the loop below is sequential)
         from nasxfer.search.parallel import run_parallel_search

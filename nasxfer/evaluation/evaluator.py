@@ -2,7 +2,7 @@
 
 ``TrainingEvaluator`` builds the network and trains it; it keeps loaded datasets between
 trials, since most searches vary the model and not the data. ``TableEvaluator``
-(``nasxfer.table_evaluator``) looks results up in a benchmark table instead.
+(``nasxfer.evaluation.table``) looks results up in a benchmark table instead.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class TrialOutcome:
 def make_evaluator(config: Config):
     """The evaluator a config asks for: training, unless the search names a results table."""
     if config.search.evaluator.table is not None:
-        from nasxfer.table_evaluator import TableEvaluator
+        from nasxfer.evaluation.table import TableEvaluator
 
         return TableEvaluator()
     return TrainingEvaluator()
@@ -76,7 +76,7 @@ class TrainingEvaluator:
         reached, and its last checkpoint stays, for a promotion to continue from. Checkpoints
         are cleared once the trial has trained all of ``train.epochs``."""
         from nasxfer.storage.model_files import model_payload, save_model
-        from nasxfer.costs import peak_memory_mb
+        from nasxfer.evaluation.costs import peak_memory_mb
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.storage.atomic import atomic_write_json
         from nasxfer.models.build import model_for_training
@@ -165,7 +165,7 @@ class TrainingEvaluator:
         import torch
 
         from nasxfer.search.constraints import broken_constraint
-        from nasxfer.costs import candidate_costs
+        from nasxfer.evaluation.costs import candidate_costs
         from nasxfer.errors import CandidateRejected
 
         shape = (preprocess.channels or data.channels, *(preprocess.image_size or data.image_size))
