@@ -8,11 +8,11 @@ __version__ = "0.1.0"
 
 
 def load_model(run: str = "latest", runs_dir=None, trial=None, device: str = "cpu"):
-    """A run's trained model as a ready ``nn.Module`` (see ``nasxfer.inference.load_model``).
+    """A run's trained model as a ready ``nn.Module`` (see ``nasxfer.final.inference.load_model``).
 
     >>> model = nasxfer.load_model("latest")
     >>> model.predict(["cat.png", "dog.png"], top_k=3)
     """
-    from nasxfer.inference import load_model as _load
+    from nasxfer.final.inference import load_model as _load
 
     return _load(run, runs_dir=runs_dir, trial=trial, device=device)

@@ -208,7 +208,7 @@ def finetune(
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
-    from nasxfer.finetune import finetune_run
+    from nasxfer.final.finetune import finetune_run
     from nasxfer.storage.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
@@ -324,8 +324,8 @@ def export(
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Export the final (or a trial's) model with its preprocessing and class names."""
-    from nasxfer.export import SUFFIX, export_model
-    from nasxfer.inference import load_classifier, model_file
+    from nasxfer.final.export import SUFFIX, export_model
+    from nasxfer.final.inference import load_classifier, model_file
     from nasxfer.storage.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
@@ -351,7 +351,7 @@ def predict(
     import io
 
     from nasxfer.storage.atomic import atomic_write_text
-    from nasxfer.inference import load_classifier, model_file, predict_files, predictions_as_json, predictions_as_rows
+    from nasxfer.final.inference import load_classifier, model_file, predict_files, predictions_as_json, predictions_as_rows
     from nasxfer.storage.store import resolve_run
 
     if output is not None and output.suffix.lower() not in (".csv", ".json"):

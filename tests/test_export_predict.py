@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import nasxfer
 from nasxfer.cli import app
-from nasxfer.export import load_torchscript
+from nasxfer.final.export import load_torchscript
 from nasxfer.storage.store import resolve_run
 
 cli = CliRunner()

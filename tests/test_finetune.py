@@ -6,7 +6,7 @@ import torch
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.finetune import finetune_run
+from nasxfer.final.finetune import finetune_run
 from nasxfer.storage.store import resolve_run
 
 cli = CliRunner()
@@ -29,7 +29,7 @@ def test_best_epoch_on_the_holdout_is_restored(write_config, tiny_dict, runs_dir
 
 
 def test_patience_stops_early(write_config, tiny_dict, runs_dir, monkeypatch):
-    import nasxfer.finetune as finetune
+    import nasxfer.final.finetune as finetune
 
     store = searched_run(write_config, tiny_dict, runs_dir, holdout=0.2, epochs=6, patience=1)
     scores = iter([0.5, 0.4, 0.3, 0.9, 0.9, 0.9])  # no gain after epoch 1 → stop after epoch 2

@@ -17,7 +17,7 @@ import torch
 
 from nasxfer.errors import NasxferError
 from nasxfer.storage.atomic import atomic_write_bytes, atomic_write_json
-from nasxfer.inference import Classifier
+from nasxfer.final.inference import Classifier
 
 FORMATS = ("torchscript", "onnx", "state_dict")
 SUFFIX = {"torchscript": ".ts", "onnx": ".onnx", "state_dict": ".pt"}

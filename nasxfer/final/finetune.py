@@ -226,7 +226,7 @@ def _compiled(model):
 def _export_default(model, payload, final_dir, run_id) -> None:
     """Every final model is also written as TorchScript (``final/model.ts``): loadable
     with torch alone, no nasxfer needed."""
-    from nasxfer.export import export_model
-    from nasxfer.inference import Classifier
+    from nasxfer.final.export import export_model
+    from nasxfer.final.inference import Classifier
 
     export_model(Classifier(model.cpu().eval(), payload), "torchscript", final_dir / "model.ts", f"run {run_id}, final model")
