@@ -76,7 +76,7 @@ def validate(
     from rich.table import Table
 
     from nasxfer.config import load_config
-    from nasxfer.live import check_log_outputs
+    from nasxfer.progress.live import check_log_outputs
     from nasxfer.search.runner import check_search_setup
 
     cfg = load_config(config, overrides)
@@ -122,7 +122,7 @@ def search(
     """
     from nasxfer.config import load_config
     from nasxfer.evaluation.evaluator import make_evaluator
-    from nasxfer.live import check_log_outputs, make_reporter
+    from nasxfer.progress.live import check_log_outputs, make_reporter
     from nasxfer.search.runner import StopRequest, check_search_setup, resume_config, run_search
     from nasxfer.storage.store import RunStore, resolve_run
 

@@ -6,7 +6,7 @@ import random
 
 from nasxfer.config import validate_config
 from nasxfer.storage.atomic import atomic_write_json
-from nasxfer.reporting import Reporter
+from nasxfer.progress.reporter import Reporter
 from nasxfer.search.runner import SearchOutcome, objective_of
 from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore

@@ -17,10 +17,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.eta import mean_trial_seconds, seconds_left, trials_target
-from nasxfer.json_log import JsonLinesReporter
-from nasxfer.live import LiveReporter, LogFileReporter, PlainReporter, make_reporter
-from nasxfer.reporting import MultiReporter, RecordingReporter, Reporter
+from nasxfer.progress.eta import mean_trial_seconds, seconds_left, trials_target
+from nasxfer.progress.json_log import JsonLinesReporter
+from nasxfer.progress.live import LiveReporter, LogFileReporter, PlainReporter, make_reporter
+from nasxfer.progress.reporter import MultiReporter, RecordingReporter, Reporter
 from nasxfer.search.space import SearchSpace
 
 ANSI_ESCAPE = "\x1b["

@@ -20,7 +20,7 @@ from nasxfer.evaluation.evaluator import TrialOutcome
 from nasxfer.executors import check_executor
 from nasxfer.storage.atomic import atomic_torch_save, sha256_file
 from nasxfer.search.parallel import WorkerLost, run_parallel_search
-from nasxfer.reporting import RecordingReporter, Reporter
+from nasxfer.progress.reporter import RecordingReporter, Reporter
 from nasxfer.search.runner import StopRequest, run_search
 from nasxfer.storage.store import RunStore
 from nasxfer.search.trial import TrialState

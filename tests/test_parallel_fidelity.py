@@ -8,7 +8,7 @@ import statistics
 
 from curves import CurveEvaluator, accuracy, quality
 from nasxfer.search.parallel import run_parallel_search
-from nasxfer.reporting import Reporter
+from nasxfer.progress.reporter import Reporter
 from nasxfer.search.runner import StopRequest, run_search
 from nasxfer.storage.store import RunStore
 from nasxfer.search.trial import TrialState

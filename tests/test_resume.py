@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from nasxfer.cli import app
 from nasxfer.config import validate_config
 from nasxfer.storage.lock import RunLock
-from nasxfer.reporting import Reporter
+from nasxfer.progress.reporter import Reporter
 from nasxfer.search.runner import StopRequest, run_search
 from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.search.trial import TrialState

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from nasxfer.evaluation.evaluator import TrialOutcome
-from nasxfer.reporting import RecordingReporter
+from nasxfer.progress.reporter import RecordingReporter
 from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
 from nasxfer.search.trial import TrialState

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from curves import CurveEvaluator, accuracy, quality
-from nasxfer.reporting import Reporter
+from nasxfer.progress.reporter import Reporter
 from nasxfer.search.runner import StopRequest, objective_of, run_search
 from nasxfer.schedulers import create_scheduler
 from nasxfer.schedulers.base import NewCandidate, Promotion

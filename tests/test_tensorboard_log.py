@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from nasxfer.cli import app
 from nasxfer.config import validate_config
 from nasxfer.errors import ConfigError
-from nasxfer.tensorboard_log import TensorBoardReporter, require_tensorboard
+from nasxfer.progress.tensorboard_log import TensorBoardReporter, require_tensorboard
 
 
 class FakeWriter:
@@ -91,8 +91,8 @@ def test_make_reporter_adds_tensorboard_when_asked(tmp_path, monkeypatch):
 
     from rich.console import Console
 
-    from nasxfer import tensorboard_log
-    from nasxfer.live import make_reporter
+    from nasxfer.progress import tensorboard_log
+    from nasxfer.progress.live import make_reporter
 
     monkeypatch.setattr(tensorboard_log, "require_tensorboard", lambda: FakeWriter)
     reporter = make_reporter(Console(file=io.StringIO()), run_dir=tmp_path, tensorboard=True)

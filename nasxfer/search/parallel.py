@@ -38,7 +38,7 @@ from typing import Any, Hashable, Protocol
 from nasxfer.config import Config
 from nasxfer.executors.remote import TrialTask
 from nasxfer.storage.atomic import atomic_write_bytes
-from nasxfer.reporting import Reporter
+from nasxfer.progress.reporter import Reporter
 from nasxfer.search.runner import (
     PlannedTrial,
     SearchOutcome,

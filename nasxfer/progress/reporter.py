@@ -1,6 +1,6 @@
 """The progress interface the library reports through; it never prints itself.
 
-The CLI plugs in a rich live view (``nasxfer.live``), tests plug in a recorder.
+The CLI plugs in a rich live view (``nasxfer.progress.live``), tests plug in a recorder.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nasxfer.errors import ConfigError
-from nasxfer.reporting import Reporter
+from nasxfer.progress.reporter import Reporter
 
 TENSORBOARD_DIR = "tensorboard"
 # Curve keys grouped into TensorBoard sections; anything else lands under "other/".

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from nasxfer.reporting import Reporter
+from nasxfer.progress.reporter import Reporter
 
 
 class JsonLinesReporter(Reporter):

@@ -20,8 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from nasxfer.eta import mean_trial_seconds, seconds_left, trials_target
-from nasxfer.reporting import MultiReporter, Reporter
+from nasxfer.progress.eta import mean_trial_seconds, seconds_left, trials_target
+from nasxfer.progress.reporter import MultiReporter, Reporter
 
 _SHOWN_TRIALS = 12  # the live table keeps the most recent trials on screen
 SEARCH_LOG = "search.log"
@@ -43,7 +43,7 @@ def make_reporter(
     """
     device = _device_of(run_dir) if run_dir is not None else None
     if log_format == "json":
-        from nasxfer.json_log import JsonLinesReporter
+        from nasxfer.progress.json_log import JsonLinesReporter
 
         terminal: Reporter = JsonLinesReporter(console.file, quiet=quiet)
     elif quiet or log_format == "plain" or not console.is_terminal:
@@ -54,7 +54,7 @@ def make_reporter(
         return terminal
     reporters = [terminal, LogFileReporter(Path(run_dir) / SEARCH_LOG, device=device)]
     if tensorboard:
-        from nasxfer.tensorboard_log import TENSORBOARD_DIR, TensorBoardReporter
+        from nasxfer.progress.tensorboard_log import TENSORBOARD_DIR, TensorBoardReporter
 
         reporters.append(TensorBoardReporter(Path(run_dir) / TENSORBOARD_DIR))
     return MultiReporter(reporters)
@@ -63,7 +63,7 @@ def make_reporter(
 def check_log_outputs(config: Any) -> None:
     """Fail before the run folder exists when the config asks for an output that cannot be written."""
     if config.output.tensorboard:
-        from nasxfer.tensorboard_log import require_tensorboard
+        from nasxfer.progress.tensorboard_log import require_tensorboard
 
         require_tensorboard()
 
