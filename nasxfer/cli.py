@@ -251,7 +251,7 @@ def report(
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Show what a search found; write runs/<run-id>/report/ (index.html, report.md, plots)."""
-    from nasxfer.report import build_report, leaderboard_table, render_markdown
+    from nasxfer.reporting.report import build_report, leaderboard_table, render_markdown
     from nasxfer.storage.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
@@ -261,7 +261,7 @@ def report(
     if format is ReportFormat.md:
         sys.stdout.write(render_markdown(build_report(store, top=top)))
         return
-    from nasxfer.report_files import write_report
+    from nasxfer.reporting.files import write_report
 
     files = write_report(store, top=top)
     data = files.report
@@ -283,8 +283,8 @@ def compare(
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Runs side by side: best metric, trials, time, strategy, backbone; and a best-so-far plot."""
-    from nasxfer.report import build_report, compare_table
-    from nasxfer.report_files import compare_path, write_compare_plot
+    from nasxfer.reporting.report import build_report, compare_table
+    from nasxfer.reporting.files import compare_path, write_compare_plot
     from nasxfer.storage.store import resolve_run
 
     folder = _runs_dir(runs_dir)
@@ -303,7 +303,7 @@ def compare(
 @_guard
 def runs(runs_dir: Optional[Path] = RunsDir) -> None:
     """List the runs in the runs folder."""
-    from nasxfer.report import runs_table
+    from nasxfer.reporting.report import runs_table
 
     console.print(runs_table(_runs_dir(runs_dir)))
 

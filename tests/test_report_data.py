@@ -8,9 +8,9 @@ import re
 import pytest
 from fake_run import fake_record, make_fake_run
 
-from nasxfer.analysis import best_so_far, dimension_effects, pareto_points
+from nasxfer.reporting.analysis import best_so_far, dimension_effects, pareto_points
 from nasxfer.config import Dimension
-from nasxfer.report import build_report, render_markdown
+from nasxfer.reporting.report import build_report, render_markdown
 from nasxfer.search.trial import ObjectiveSpec
 
 

@@ -14,7 +14,7 @@ from fake_run import make_fake_run
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.report_files import compare_path, write_report
+from nasxfer.reporting.files import compare_path, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nasxfer.analysis import best_so_far, dimension_effects, pareto_points, short_value
+from nasxfer.reporting.analysis import best_so_far, dimension_effects, pareto_points, short_value
 from nasxfer.storage.provenance import device_text
 from nasxfer.search.pareto import pareto_rank
 from nasxfer.search.pareto import ranked as rank_trials

@@ -11,10 +11,10 @@ import base64
 from html import escape
 from typing import Any, Iterable
 
-from nasxfer.analysis import short_value
-from nasxfer.plots import Plot
+from nasxfer.reporting.analysis import short_value
+from nasxfer.reporting.plots import Plot
 from nasxfer.storage.provenance import device_text
-from nasxfer.report import duration_text, metric_text, trials_text
+from nasxfer.reporting.report import duration_text, metric_text, trials_text
 
 # Images only from data: URIs, styles only inline, no scripts, no fetches.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"

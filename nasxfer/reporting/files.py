@@ -14,7 +14,7 @@ from typing import Any
 
 from nasxfer.errors import NasxferError
 from nasxfer.storage.atomic import atomic_write_bytes, atomic_write_text
-from nasxfer.report import build_report, render_markdown
+from nasxfer.reporting.report import build_report, render_markdown
 from nasxfer.storage.store import RunStore
 
 REPORT_DIR = "report"
@@ -33,7 +33,7 @@ class ReportFiles:
 
 def write_report(store: RunStore, top: int | None = None) -> ReportFiles:
     """Build the report of ``store`` and write it, with its plots, into ``<run>/report/``."""
-    from nasxfer.plots import report_plots  # matplotlib loads here, only when a report is written
+    from nasxfer.reporting.plots import report_plots  # matplotlib loads here, only when a report is written
 
     report = build_report(store, top=top)
     plots = report_plots(report)
@@ -45,7 +45,7 @@ def write_report(store: RunStore, top: int | None = None) -> ReportFiles:
 
 
 def _write(folder: Path, report: dict[str, Any], plots: list) -> ReportFiles:
-    from nasxfer.html_report import render_html
+    from nasxfer.reporting.html import render_html
 
     written = []
     for plot in plots:
@@ -77,7 +77,7 @@ def compare_path(runs_dir: Path, run_ids: list[str]) -> Path:
 
 def write_compare_plot(reports: list[dict[str, Any]], path: Path) -> Path:
     """Draw the runs' best-so-far curves into the PNG file ``path``."""
-    from nasxfer.plots import compare_plot
+    from nasxfer.reporting.plots import compare_plot
 
     try:
         atomic_write_bytes(path, compare_plot(reports).png)
