@@ -6,7 +6,7 @@ import pytest
 
 from curves import CurveEvaluator, accuracy
 from nasxfer.errors import ConfigError
-from nasxfer.pruning import MedianPruner, create_pruner
+from nasxfer.schedulers.pruning import MedianPruner, create_pruner
 from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
 from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState

@@ -172,7 +172,7 @@ class SchedulerConfig(Strict):
 
 class PrunerConfig(Strict):
     """Stops a trial after an epoch at which it is worse than the median of the complete
-    trials at that epoch (``nasxfer.pruning``)."""
+    trials at that epoch (``nasxfer.schedulers.pruning``)."""
 
     name: str = "median"
     warmup_epochs: int = Field(1, ge=0, le=10_000)  # never prune at or before this epoch

@@ -110,7 +110,7 @@ def _cpu_copy(value):
 
 def run_remote_trial(config: Config, task: TrialTask, evaluator, worker: dict[str, Any] | None = None) -> RemoteTrial:
     """Run ``task.plan`` (a ``planning.PlannedTrial``) with ``evaluator``; never touches the run folder."""
-    from nasxfer.pruning import create_pruner
+    from nasxfer.schedulers.pruning import create_pruner
     from nasxfer.progress.reporter import RecordingReporter
     from nasxfer.search.runner import StopRequest, _run_trial, objective_of
 

@@ -21,7 +21,7 @@ from nasxfer.errors import CandidateRejected, NasxferError, TrainingInterrupted
 from nasxfer.training.failures import free_accelerator_memory, is_out_of_memory
 from nasxfer.storage.faults import crash_point
 from nasxfer.search.planning import PlannedTrial, Planner
-from nasxfer.pruning import create_pruner
+from nasxfer.schedulers.pruning import create_pruner
 from nasxfer.progress.reporter import Reporter
 from nasxfer.schedulers import create_scheduler
 from nasxfer.search.space import SearchSpace
