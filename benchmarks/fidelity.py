@@ -69,7 +69,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nasxfer.config import load_config  # noqa: E402
-from nasxfer.evaluation.evaluator import TrainingEvaluator, TrialOutcome  # noqa: E402
+from nasxfer.evaluation.evaluator import TrainingEvaluator  # noqa: E402
+from nasxfer.evaluation.outcome import TrialOutcome  # noqa: E402
 from nasxfer.search.runner import run_search  # noqa: E402
 from nasxfer.search.space import Candidate  # noqa: E402
 from nasxfer.storage.store import RunStore  # noqa: E402

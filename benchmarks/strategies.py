@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nasxfer.config import load_config, parse_override  # noqa: E402
-from nasxfer.search.runner import objective_of, trial_seed  # noqa: E402
+from nasxfer.search.objectives import objective_of  # noqa: E402
+from nasxfer.search.planning import trial_seed  # noqa: E402
 from nasxfer.search.space import SearchSpace  # noqa: E402
 from nasxfer.strategies import create_strategy  # noqa: E402
 from nasxfer.evaluation.table import load_table, macro_key, table_metrics  # noqa: E402

@@ -123,7 +123,8 @@ def search(
     from nasxfer.config import load_config
     from nasxfer.evaluation.evaluator import make_evaluator
     from nasxfer.progress.live import check_log_outputs, make_reporter
-    from nasxfer.search.runner import StopRequest, check_search_setup, resume_config, run_search
+    from nasxfer.search.outcome import StopRequest
+    from nasxfer.search.runner import check_search_setup, resume_config, run_search
     from nasxfer.storage.store import RunStore, resolve_run
 
     if resume is not None:
@@ -138,7 +139,7 @@ def search(
     # Everything that can be checked without training is checked before the run folder exists.
     space = check_search_setup(cfg)
     if resume is None:  # a resumed run has its warm-start candidates in its journal
-        from nasxfer.search.runner import objective_of
+        from nasxfer.search.objectives import objective_of
         from nasxfer.search.warm_start import warm_start_candidates
 
         warm_start_candidates(cfg, _runs_dir(runs_dir), space, objective_of(cfg))

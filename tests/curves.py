@@ -9,7 +9,7 @@ and clears the checkpoints once a trial has trained all its epochs.
 from __future__ import annotations
 
 from nasxfer.errors import TrainingInterrupted
-from nasxfer.evaluation.evaluator import TrialOutcome
+from nasxfer.evaluation.outcome import TrialOutcome
 
 
 def trial_number(trial_dir) -> int:

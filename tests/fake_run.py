@@ -7,7 +7,8 @@ import random
 from nasxfer.config import validate_config
 from nasxfer.storage.atomic import atomic_write_json
 from nasxfer.progress.reporter import Reporter
-from nasxfer.search.runner import SearchOutcome, objective_of
+from nasxfer.search.objectives import objective_of
+from nasxfer.search.outcome import SearchOutcome
 from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore
 from nasxfer.search.trial import TrialRecord, TrialState

@@ -10,7 +10,8 @@ from nasxfer.cli import app
 from nasxfer.search.pareto import dominates
 from nasxfer.search.pick import pick_trial
 from nasxfer.progress.reporter import Reporter
-from nasxfer.search.runner import objectives_of, run_search
+from nasxfer.search.objectives import objectives_of
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 

@@ -16,12 +16,14 @@ import pytest
 
 from nasxfer.config import validate_config
 from nasxfer.errors import ConfigError
-from nasxfer.evaluation.evaluator import TrialOutcome
-from nasxfer.executors import check_executor
+from nasxfer.evaluation.outcome import TrialOutcome
+from nasxfer.executors.choice import check_executor
 from nasxfer.storage.atomic import atomic_torch_save, sha256_file
-from nasxfer.search.parallel import WorkerLost, run_parallel_search
+from nasxfer.executors.remote import WorkerLost
+from nasxfer.search.parallel import run_parallel_search
 from nasxfer.progress.reporter import RecordingReporter, Reporter
-from nasxfer.search.runner import StopRequest, run_search
+from nasxfer.search.outcome import StopRequest
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
 from nasxfer.search.trial import TrialState
 from thread_executor import ThreadExecutor, started_events
@@ -186,7 +188,7 @@ def test_a_stop_leaves_running_trials_unfinished_and_resume_runs_them(tmp_path, 
 
 
 def test_run_search_hands_ray_configs_to_the_parallel_loop(tmp_path, tiny_dict, monkeypatch):
-    import nasxfer.executors as executors
+    import nasxfer.executors.choice as executors
 
     config = parallel_config(tiny_dict).apply({"search.budget.trials": 2})
     evaluator = ModelWritingEvaluator()

@@ -9,7 +9,8 @@ import statistics
 from curves import CurveEvaluator, accuracy, quality
 from nasxfer.search.parallel import run_parallel_search
 from nasxfer.progress.reporter import Reporter
-from nasxfer.search.runner import StopRequest, run_search
+from nasxfer.search.outcome import StopRequest
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore
 from nasxfer.search.trial import TrialState
 from thread_executor import ThreadExecutor, started_events

@@ -26,7 +26,8 @@ from nasxfer.cli import app
 from nasxfer.config import validate_config
 from nasxfer.evaluation.evaluator import TrainingEvaluator
 from nasxfer.progress.reporter import Reporter
-from nasxfer.search.runner import StopRequest, run_search
+from nasxfer.search.outcome import StopRequest
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.search.trial import TrialState
 
@@ -203,7 +204,7 @@ class DoomedEvaluator(TrainingEvaluator):
 
 
 def test_a_trial_whose_worker_always_dies_fails_after_max_retries(ray_runtime, deadline, tmp_path):
-    from nasxfer.search.runner import trial_seed
+    from nasxfer.search.planning import trial_seed
 
     config = validate_config(ray_config(trials=3, max_retries=1))
     store = RunStore.create(tmp_path, config, {})
@@ -227,7 +228,7 @@ class SlowSecondEvaluator(HoldingEvaluator):
     """Holds every trial but the first until ``folder/go`` exists."""
 
     def hold(self, seed):
-        from nasxfer.search.runner import trial_seed
+        from nasxfer.search.planning import trial_seed
 
         if seed != trial_seed(validate_config(TINY), 1):
             super().hold(seed)

@@ -14,7 +14,8 @@ from nasxfer.cli import app
 from nasxfer.config import validate_config
 from nasxfer.storage.lock import RunLock
 from nasxfer.progress.reporter import Reporter
-from nasxfer.search.runner import StopRequest, run_search
+from nasxfer.search.outcome import StopRequest
+from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore, resolve_run
 from nasxfer.search.trial import TrialState
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from nasxfer.evaluation.evaluator import TrialOutcome
+from nasxfer.evaluation.outcome import TrialOutcome
 from nasxfer.progress.reporter import RecordingReporter
 from nasxfer.search.runner import run_search
 from nasxfer.storage.store import RunStore

@@ -8,7 +8,9 @@ import pytest
 
 from curves import CurveEvaluator, accuracy, quality
 from nasxfer.progress.reporter import Reporter
-from nasxfer.search.runner import StopRequest, objective_of, run_search
+from nasxfer.search.objectives import objective_of
+from nasxfer.search.outcome import StopRequest
+from nasxfer.search.runner import run_search
 from nasxfer.schedulers import create_scheduler
 from nasxfer.schedulers.base import NewCandidate, Promotion
 from nasxfer.storage.store import RunStore

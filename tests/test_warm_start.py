@@ -4,7 +4,8 @@ import pytest
 
 from curves import CurveEvaluator, quality
 from nasxfer.errors import ConfigError
-from nasxfer.search.runner import objective_of, run_search
+from nasxfer.search.objectives import objective_of
+from nasxfer.search.runner import run_search
 from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore
 from nasxfer.search.warm_start import warm_start_candidates

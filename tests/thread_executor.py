@@ -11,7 +11,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from nasxfer.executors.remote import run_remote_trial
-from nasxfer.search.parallel import WorkerLost
+from nasxfer.executors.remote import WorkerLost
 
 
 class ThreadExecutor:

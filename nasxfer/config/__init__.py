@@ -3,7 +3,8 @@
 A YAML file becomes a frozen, validated ``Config``. Every later change to a config, a
 user's ``--set train.lr=0.05`` or a strategy's candidate ``{"train.lr": 0.05}``, goes
 through ``Config.apply``, so both are validated by the same schema. Validation errors
-become one-line ``ConfigError`` messages that name the field and the fix.
+become one-line ``ConfigError`` messages that name the field and the fix. The config never
+trains, prints or touches the file system beyond reading the YAML it is given.
 
 Where each part lives (import every name from ``nasxfer.config`` itself):
 

@@ -1,7 +1,8 @@
 """Datasets: the registry, splits, and device-resident batching.
 
 This ``__init__`` stays torch-free so the config schema can list the known dataset names
-cheaply; ``load_dataset`` imports the heavy parts on first use.
+cheaply; ``load_dataset`` imports the heavy parts on first use. Knows nothing about models
+or search: a candidate may change the image size or augmentation, never the split.
 """
 
 #: Names accepted by ``data.dataset``.

@@ -8,18 +8,11 @@ trials, since most searches vary the model and not the data. ``TableEvaluator``
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from nasxfer.config import Config
-
-
-@dataclass
-class TrialOutcome:
-    metrics: dict[str, float]
-    curve: list[dict[str, float]] = field(default_factory=list)
-    checksums: dict[str, str] = field(default_factory=dict)  # file name in the trial folder -> sha256
+from nasxfer.evaluation.outcome import TrialOutcome
 
 
 def make_evaluator(config: Config):

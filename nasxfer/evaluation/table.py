@@ -20,7 +20,7 @@ from typing import Any, Callable
 from nasxfer.config import Config, ScratchConfig
 from nasxfer.search.constraints import broken_constraint
 from nasxfer.errors import CandidateRejected, ConfigError, NasxferError
-from nasxfer.evaluation.evaluator import TrialOutcome
+from nasxfer.evaluation.outcome import TrialOutcome
 
 #: The op of each key digit, in digit order.
 MACRO_OPS: tuple[str, ...] = ("identity", "mbconv_k3_e3", "mbconv_k5_e6")

@@ -28,9 +28,8 @@ import threading
 from typing import Any
 
 from nasxfer.config import Config
-from nasxfer.errors import NasxferError
-from nasxfer.executors import require_ray
-from nasxfer.search.parallel import WorkerLost
+from nasxfer.errors import ConfigError, NasxferError
+from nasxfer.executors.remote import WorkerLost
 
 # Errors that mean the trial's process, node or result is gone, not that the trial failed.
 _LOST = (
@@ -43,6 +42,18 @@ _LOST = (
 )
 
 _WORKER_EVALUATOR: dict[str, Any] = {}  # in a worker process: the driver's evaluator, by object id
+
+RAY_INSTALL = "pip install 'nasxfer[ray]'"
+
+
+def require_ray():
+    """The ``ray`` module, or the one-line error that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"executor.name: 'ray' needs Ray, which is not installed ({RAY_INSTALL})") from None
+    return ray
+
 
 
 class RayExecutor:

@@ -1,7 +1,7 @@
 """One trial run away from the run folder: in a Ray worker, or any process but the driver.
 
 Only the search's driver writes the run folder. A worker runs the trial through the same
-``runner._run_trial`` as the sequential loop (so out-of-memory retries, rejected
+``trial_run.run_trial`` as the sequential loop (so out-of-memory retries, rejected
 candidates, failures, schedulers' rungs and the pruner behave alike), against a
 ``TrialSandbox`` that stands in for the ``RunStore``: the journal events the trial writes
 are collected, its files land in a temporary folder, and all of it comes back in a
@@ -24,6 +24,10 @@ from typing import Any
 
 from nasxfer.config import Config
 from nasxfer.search.trial import TrialRecord, TrialState
+
+
+class WorkerLost(Exception):
+    """The process or machine running a trial died, or its result was lost: not the trial's fault."""
 
 
 @dataclass
@@ -69,7 +73,7 @@ class CarriedCheckpoints:
     """A trial's training state in memory: the one it was sent with, then the newest it saved.
 
     The same contract as ``store.TrialCheckpoints`` (``latest``, ``save``, ``clear``), so
-    ``runner._run_trial`` and the evaluator cannot tell the difference.
+    ``trial_run.run_trial`` and the evaluator cannot tell the difference.
     """
 
     def __init__(self, initial: dict[str, Any] | None = None):
@@ -112,7 +116,9 @@ def run_remote_trial(config: Config, task: TrialTask, evaluator, worker: dict[st
     """Run ``task.plan`` (a ``planning.PlannedTrial``) with ``evaluator``; never touches the run folder."""
     from nasxfer.schedulers.pruning import create_pruner
     from nasxfer.progress.reporter import RecordingReporter
-    from nasxfer.search.runner import StopRequest, _run_trial, objective_of
+    from nasxfer.search.objectives import objective_of
+    from nasxfer.search.outcome import StopRequest
+    from nasxfer.search.trial_run import run_trial
 
     plan = task.plan
     recorder = RecordingReporter()
@@ -123,7 +129,7 @@ def run_remote_trial(config: Config, task: TrialTask, evaluator, worker: dict[st
     with tempfile.TemporaryDirectory(prefix=f"nasxfer-trial-{plan.number}-") as tmp:
         sandbox = TrialSandbox(Path(tmp), task.checkpoint)
         # Nothing asks a remote trial to stop at an epoch's end: a stop cancels it instead.
-        record = _run_trial(config, sandbox, evaluator, plan, recorder, StopRequest(), prune)
+        record = run_trial(config, sandbox, evaluator, plan, recorder, StopRequest(), prune)
         files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
     # Only a paused trial's state is worth the transfer: it is what a promotion continues from.
     checkpoint = sandbox.carried.saved() if record.state is TrialState.PAUSED else None

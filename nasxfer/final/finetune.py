@@ -12,27 +12,7 @@ from typing import Any, Callable
 from nasxfer.errors import NasxferError
 from nasxfer.storage.atomic import atomic_write_json
 from nasxfer.storage.store import RunStore
-from nasxfer.search.trial import TrialRecord, TrialState
-
-
-def choose_trial(store: RunStore, number: int | None = None, pick: str = "best", within: float | None = None) -> TrialRecord:
-    """The trial ``number``, or the one the ``pick`` rule chooses (see ``nasxfer.search.pick``)."""
-    from nasxfer.search.pick import pick_trial
-    from nasxfer.search.runner import objectives_of
-
-    history = store.history()
-    if number is not None:
-        match = [r for r in history if r.number == number]
-        if not match:
-            raise NasxferError(f"--trial: run '{store.run_id}' has no finished trial {number}")
-        if match[0].state in (TrialState.FAILED, TrialState.REJECTED):
-            raise NasxferError(f"--trial: trial {number} of '{store.run_id}' did not complete ({match[0].error})")
-        return match[0]  # a paused or pruned trial too: finetuning retrains it from scratch
-    # objective.best ranks complete trials first, then those trained furthest
-    chosen = pick_trial(history, objectives_of(store.config()), pick, within)
-    if chosen is None:
-        raise NasxferError(f"run '{store.run_id}': no completed trial to finetune (run or resume the search first)")
-    return chosen
+from nasxfer.search.pick import choose_trial
 
 
 def finetune_run(

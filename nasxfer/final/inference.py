@@ -131,7 +131,7 @@ def predict_files(classifier: Classifier, paths: Iterable[str | Path], top_k: in
 def model_file(store, trial: int | None = None) -> tuple[Path, str | None, str]:
     """``(path, sha256, description)`` of the model to use: the finetuned final model,
     else (or with ``trial``) a trial's model."""
-    from nasxfer.final.finetune import choose_trial
+    from nasxfer.search.pick import choose_trial
 
     if trial is None:
         final = store.path / "final" / "model.pt"

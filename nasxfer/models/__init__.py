@@ -2,6 +2,7 @@
 
 This ``__init__`` (like ``backbone_names``) stays torch-free so the config schema can name
 the known ops and backbones without importing torch; the builders live in submodules.
+Models know nothing about search or training: a config in, an ``nn.Module`` out.
 """
 
 MBCONV_KERNELS = (3, 5, 7)

@@ -13,8 +13,8 @@ from typing import Any
 from nasxfer.reporting.analysis import best_so_far, dimension_effects, pareto_points, short_value
 from nasxfer.storage.provenance import device_text
 from nasxfer.search.pareto import pareto_rank
-from nasxfer.search.pareto import ranked as rank_trials
-from nasxfer.search.runner import objective_of, objectives_of
+from nasxfer.search.ranking import leaderboard
+from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.storage.store import RunStore, list_runs
 from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
 
@@ -36,7 +36,9 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
     objective = objective_of(config)
     objectives = objectives_of(config)
     history = store.history()
-    ranked = rank_trials(history, objectives)
+    board = leaderboard(history, objectives)  # one rule for every view: search.ranking
+    ranked = [record for _, record in board]
+    ranks = {record.number: rank for rank, record in board}
     fronts = pareto_rank(history, objectives) if len(objectives) > 1 else {}
     best = objective.best(history)
     # The trade-off plot: the two objectives when there are two, else accuracy against size.
@@ -47,7 +49,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
     stopped = [e for e in store.events() if e.get("event") == "search_stopped"]
     rows = [
         {
-            "rank": i + 1 if objective.score(r) is not None else None,
+            "rank": ranks[r.number],
             "trial": r.number,
             "state": r.state.value,
             "pareto_front": fronts[r.number][0] if r.number in fronts else None,
@@ -66,7 +68,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "error": r.error,
             "reason": r.reason,
         }
-        for i, r in enumerate(ranked)
+        for r in ranked
     ]
     return {
         "schema": REPORT_SCHEMA,

@@ -3,7 +3,9 @@
 A scheduler is independent of the strategy: the strategy proposes new candidates, the
 scheduler decides when to start one, to which epoch it trains, and which paused trials go
 on (``base.Scheduler.decide``). Without ``search.scheduler`` every trial trains all of
-``train.epochs`` (``FullFidelity``).
+``train.epochs`` (``FullFidelity``). The median pruner (``pruning``) lives here too: when a
+trial stops early is the same question asked epoch by epoch. Schedulers never train and
+never propose candidates.
 """
 
 from __future__ import annotations

@@ -36,29 +36,19 @@ from dataclasses import dataclass
 from typing import Any, Hashable, Protocol
 
 from nasxfer.config import Config
-from nasxfer.executors.remote import TrialTask
+from nasxfer.executors.remote import TrialTask, WorkerLost
 from nasxfer.storage.atomic import atomic_write_bytes
 from nasxfer.progress.reporter import Reporter
-from nasxfer.search.runner import (
-    PlannedTrial,
-    SearchOutcome,
-    StopRequest,
-    _failed,
-    _time_spent,
-    _too_many_in_a_row,
-    create_planner,
-    objective_of,
-    objectives_of,
-)
+from nasxfer.search.objectives import objective_of, objectives_of
+from nasxfer.search.outcome import SearchOutcome, StopRequest
+from nasxfer.search.planning import PlannedTrial, create_planner
+from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
+from nasxfer.search.trial_run import failed_trial
 from nasxfer.search.space import SearchSpace
 from nasxfer.storage.store import RunStore, storage_errors
 from nasxfer.search.trial import TrialRecord, TrialState, epochs_trained, merge_record
 
 _POLL_SECONDS = 0.5  # how often a wait for results looks at stop requests and the clock
-
-
-class WorkerLost(Exception):
-    """The process or machine running a trial died, or its result was lost: not the trial's fault."""
 
 
 class TrialExecutor(Protocol):
@@ -113,7 +103,7 @@ def run_parallel_search(
     """``runner.run_search`` with trials run by ``executor`` (by default the one the config
     names), several at once. Holds the run's writer lock throughout."""
     from nasxfer.evaluation.evaluator import make_evaluator
-    from nasxfer.executors import check_executor, create_executor
+    from nasxfer.executors.choice import check_executor, create_executor
 
     reporter = reporter or Reporter()
     evaluator = evaluator or make_evaluator(config)
@@ -166,7 +156,7 @@ class _ParallelSearch:
                 self.interrupt()
                 stop_reason, interrupted = "stopped by request", True
                 break
-            final_reason = final_reason or _time_spent(self.config, self.elapsed())
+            final_reason = final_reason or time_budget_spent(self.config, self.elapsed())
             # Until then launch() fills the free slots, or says why nothing can start now: a
             # plan may still come once the running trials finish (a rung fills, a reject frees budget).
             blocked = final_reason or self.launch()
@@ -178,7 +168,7 @@ class _ParallelSearch:
                 if record is None:  # re-queued
                     continue
                 self.record(record)
-                final_reason = final_reason or _too_many_in_a_row(self.config, self.history)
+                final_reason = final_reason or too_many_in_a_row(self.config, self.history)
         best = self.objective.best(self.history)
         epochs = epochs_trained(self.history)
         store.append(
@@ -241,9 +231,9 @@ class _ParallelSearch:
                 self.queue.appendleft(run.plan)
                 return None
             message = f"lost its worker {self.requeues[number]} times (executor.max_retries: {retries}); last: {lost}"
-            return _failed(run.plan, values, WorkerLost(message), run.started, self.store)
+            return failed_trial(run.plan, values, WorkerLost(message), run.started, self.store)
         except Exception as exc:  # noqa: BLE001 - what a trial raises outside the trial code is its result
-            return _failed(run.plan, values, exc, run.started, self.store)
+            return failed_trial(run.plan, values, exc, run.started, self.store)
         return self.land(remote)
 
     def land(self, remote) -> TrialRecord:

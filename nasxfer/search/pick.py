@@ -10,11 +10,14 @@ below the best).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from nasxfer.errors import NasxferError
 from nasxfer.search.pareto import front
-from nasxfer.search.trial import ObjectiveSpec, TrialRecord
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from nasxfer.storage.store import RunStore
 
 PICKS = {"best": None, "fastest": "latency_ms", "smallest": "params"}
 
@@ -40,3 +43,22 @@ def pick_trial(
     if not measured:
         raise NasxferError(f"--pick {rule}: no trial recorded {cost}")
     return min(measured, key=lambda r: (r.metrics[cost], -primary.score(r), r.number))
+
+
+def choose_trial(store: "RunStore", number: int | None = None, pick: str = "best", within: float | None = None) -> TrialRecord:
+    """The trial ``number``, or the one the ``pick`` rule chooses (``pick_trial``): what finetune, export and predict use."""
+    from nasxfer.search.objectives import objectives_of
+
+    history = store.history()
+    if number is not None:
+        match = [r for r in history if r.number == number]
+        if not match:
+            raise NasxferError(f"--trial: run '{store.run_id}' has no finished trial {number}")
+        if match[0].state in (TrialState.FAILED, TrialState.REJECTED):
+            raise NasxferError(f"--trial: trial {number} of '{store.run_id}' did not complete ({match[0].error})")
+        return match[0]  # a paused or pruned trial too: finetuning retrains it from scratch
+    # objective.best ranks complete trials first, then those trained furthest
+    chosen = pick_trial(history, objectives_of(store.config()), pick, within)
+    if chosen is None:
+        raise NasxferError(f"run '{store.run_id}': no completed trial to finetune (run or resume the search first)")
+    return chosen

@@ -18,9 +18,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from nasxfer.config import Config
+from nasxfer.schedulers import create_scheduler
 from nasxfer.schedulers.base import Promotion
-from nasxfer.search.space import Candidate, seen_keys
+from nasxfer.search.objectives import objective_of, objectives_of
+from nasxfer.search.space import Candidate, SearchSpace, seen_keys
 from nasxfer.search.trial import TrialRecord, TrialState
+from nasxfer.search.warm_start import journalled_warm_start
+from nasxfer.storage.store import RunStore
+from nasxfer.strategies import create_strategy
 
 
 @dataclass(frozen=True)
@@ -133,3 +139,24 @@ def _schedule_fields(plan: PlannedTrial) -> dict:
     if plan.bracket is not None:
         fields["bracket"] = plan.bracket
     return fields
+
+
+def create_planner(config: Config, store: RunStore, space: SearchSpace) -> Planner:
+    """The run's planner: the config's strategy and scheduler, and its warm-start candidates
+    (journalled on the run's first start). Call with the run's lock held."""
+    objective = objective_of(config)
+    return Planner(
+        config, store, strategy_for(config, space), create_scheduler(config, objective),
+        journalled_warm_start(config, store, space, objective), seed_of=lambda number: trial_seed(config, number),
+    )
+
+
+def strategy_for(config: Config, space: SearchSpace):
+    """The config's strategy over ``space``."""
+    settings = config.search.strategy
+    return create_strategy(settings.name, space, config.seed, objective_of(config), settings.options, objectives_of(config))
+
+
+def trial_seed(config: Config, number: int) -> int:
+    """Each trial gets its own seed, derived from the run's, so trials are reproducible alone."""
+    return (config.seed * 100_003 + number) % 2**31

@@ -258,22 +258,20 @@ class TrialCheckpoints:
 def leaderboard_rows(history: list[TrialRecord], objectives: ObjectiveSpec | Sequence[ObjectiveSpec]) -> list[dict[str, Any]]:
     """The leaderboard as rows, best first: rank, trial, state, epochs, metrics, costs, values.
 
-    One objective: ``ObjectiveSpec.ranked`` (complete trials first, then paused and pruned
-    ones by the epochs they reached).
-    With several objectives, trials are ranked by Pareto front and, within a front, by
-    crowding distance; ``pareto_front`` says which front a trial is on (1 = non-dominated).
+    Order and ranks are ``search.ranking.leaderboard``'s, as in every view: one objective
+    ranks complete trials first, then paused and pruned ones by the epochs they reached;
+    several rank by Pareto front and, within a front, by crowding distance
+    (``pareto_front`` says which front a trial is on, 1 = non-dominated).
     """
-    from nasxfer.search.pareto import pareto_rank, ranked
+    from nasxfer.search.pareto import pareto_rank
+    from nasxfer.search.ranking import leaderboard
 
     objectives = [objectives] if isinstance(objectives, ObjectiveSpec) else list(objectives)
     fronts = pareto_rank(history, objectives) if len(objectives) > 1 else {}
     metrics = list(dict.fromkeys([o.metric for o in objectives] + ["val_accuracy", "val_f1", "params", "flops", "latency_ms", "memory_mb"]))
     rows = []
-    scored_rank = 0
-    for record in ranked(history, objectives):
-        scored = all(o.score(record) is not None for o in objectives)
-        scored_rank += scored
-        row: dict[str, Any] = {"rank": scored_rank if scored else "", "trial": record.number, "state": record.state.value}
+    for rank, record in leaderboard(history, objectives):
+        row: dict[str, Any] = {"rank": rank or "", "trial": record.number, "state": record.state.value}
         if len(objectives) > 1:
             row["pareto_front"] = fronts[record.number][0] if record.number in fronts else ""
         row.update({m: record.metrics.get(m, "") for m in metrics})

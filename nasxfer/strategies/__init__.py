@@ -1,6 +1,8 @@
 """Search strategies, registered by name. Each one is a function of (space, seed, history).
 
-Strategy modules are imported on demand, so listing the names costs nothing.
+Strategy modules are imported on demand, so listing the names costs nothing. A strategy
+never holds state that cannot be rebuilt from (space, seed, history): resuming a run is
+replaying its journal.
 """
 
 from __future__ import annotations
