@@ -138,3 +138,27 @@ def test_markdown_table_rows_keep_their_columns(tmp_path, tiny_dict):
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 5 and all(len(re.findall(r"(?<!\\)\|", line)) == 9 for line in rows)
     assert markdown.rstrip().endswith("![Best so far](best_so_far.png)")
+
+
+def test_csv_and_report_rank_by_one_rule(tmp_path, tiny_dict):
+    """A trial missing a secondary objective is unranked everywhere (the report once ranked it)."""
+    import csv
+
+    from nasxfer.config import validate_config
+    from nasxfer.storage.store import RunStore
+    from nasxfer.search.objectives import objectives_of
+    from nasxfer.search.trial import TrialRecord, TrialState
+
+    config = validate_config({**tiny_dict, "search": {**tiny_dict.get("search", {}), "objectives": [
+        {"metric": "val_accuracy", "mode": "max"}, {"metric": "latency_ms", "mode": "min"}]}})
+    store = RunStore.create(tmp_path, config, {})
+    history = []
+    for number, metrics in [(1, {"val_accuracy": 0.9, "latency_ms": 3.0}), (2, {"val_accuracy": 0.95}),
+                            (3, {"val_accuracy": 0.8, "latency_ms": 1.0})]:
+        record = TrialRecord(number, f"k{number}", {}, TrialState.COMPLETE, metrics)
+        history.append(record)
+        store.record_trial(record, objectives_of(config), history)
+    report_ranks = {row["trial"]: row["rank"] for row in build_report(store)["leaderboard"]}
+    with open(store.path / "leaderboard.csv") as f:
+        csv_ranks = {int(row["trial"]): (int(row["rank"]) if row["rank"] else None) for row in csv.DictReader(f)}
+    assert report_ranks == csv_ranks == {1: 1, 3: 2, 2: None}
