@@ -14,7 +14,7 @@ from nasxfer.reporting.report import build_report, render_markdown
 from nasxfer.search.trial import ObjectiveSpec
 
 
-# The documented top-level keys of `nasxfer report --format json` and their types (README:
+# The documented top-level keys of `nasxfer report --format json` and their types (docs/reports.md:
 # "Report JSON schema"). Changing this table is changing a contract scripts rely on.
 SCHEMA = {
     "schema": int,
