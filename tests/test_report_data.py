@@ -35,6 +35,8 @@ SCHEMA = {
     "best_so_far": list,
     "pareto": dict,
     "dimensions": list,
+    "slices": list,
+    "importance": list,
     "curves": list,
     "final": (dict, type(None)),
 }
@@ -162,3 +164,67 @@ def test_csv_and_report_rank_by_one_rule(tmp_path, tiny_dict):
     with open(store.path / "leaderboard.csv") as f:
         csv_ranks = {int(row["trial"]): (int(row["rank"]) if row["rank"] else None) for row in csv.DictReader(f)}
     assert report_ranks == csv_ranks == {1: 1, 3: 2, 2: None}
+
+
+def _space_with_lr(tiny_dict):
+    from nasxfer.config import validate_config
+
+    search = dict(tiny_dict.get("search", {}))
+    search["space"] = {
+        "model.scratch.ops": {"choices": ["identity", "conv3x3", "mbconv_k3_e1"], "repeat": 2},
+        "train.lr": {"low": 0.01, "high": 0.2, "log": True},
+    }
+    return validate_config({**tiny_dict, "search": search})
+
+
+def _lr_driven_history(count: int = 12):
+    """Trials whose accuracy is set by the learning rate alone: ops are noise."""
+    from fake_run import OPS, fake_record
+
+    records = []
+    for number in range(1, count + 1):
+        lr = 0.01 * (1.3 ** number)
+        ops = [OPS[number % 3], OPS[(number * 7) % 3]]
+        records.append(fake_record(number, round(0.5 + 2 * lr, 4), ops, lr=lr))
+    return records
+
+
+def test_slices_cover_continuous_dimensions(tiny_dict):
+    from nasxfer.reporting.analysis import parameter_slices
+    from nasxfer.search.objectives import objective_of
+
+    config = _space_with_lr(tiny_dict)
+    history = _lr_driven_history()
+    slices = {s["dimension"]: s for s in parameter_slices(config.search.space, history, objective_of(config))}
+    assert set(slices) == {"model.scratch.ops[0]", "model.scratch.ops[1]", "train.lr"}
+    lr = slices["train.lr"]
+    assert lr["numeric"] and lr["log"] and len(lr["points"]) == len(history)
+    assert [p["value"] for p in lr["points"]] == [r.values["train.lr"] for r in history]
+    assert not slices["model.scratch.ops[0]"]["numeric"]
+
+
+def test_importance_finds_the_parameter_that_decides(tiny_dict):
+    from nasxfer.reporting.importance import parameter_importance
+    from nasxfer.search.objectives import objective_of
+
+    config = _space_with_lr(tiny_dict)
+    history = _lr_driven_history()
+    ranking = parameter_importance(config.search.space, history, objective_of(config))
+    assert ranking[0]["dimension"] == "train.lr" and ranking[0]["importance"] > 0.5
+    assert abs(sum(r["importance"] for r in ranking) - 1) < 0.01
+    assert ranking == parameter_importance(config.search.space, history, objective_of(config))  # deterministic
+    assert parameter_importance(config.search.space, history[:3], objective_of(config)) == []  # too few trials
+
+
+def test_best_trial_box_and_axes_say_what_they_mean(tiny_dict, tmp_path):
+    from nasxfer.reporting.html import render_html
+    from nasxfer.reporting.plots import _objective_label
+
+    report = build_report(make_fake_run(tmp_path / "runs", tiny_dict))
+    page = render_html(report)
+    best_box = page[page.index("<h2>Best trial"):page.index("<h2>Leaderboard")]
+    assert "<code>params</code>" in best_box
+    assert page.index("<h2>Leaderboard") < page.index("<figure>") if "<figure>" in page else True
+    assert _objective_label({"metric": "params", "mode": "min"}) == "params (lower is better)"
+    markdown = render_markdown(report)
+    assert "- params: " in markdown

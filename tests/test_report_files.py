@@ -31,7 +31,7 @@ def test_write_report_writes_page_markdown_json_and_decodable_plots(fake_run):
     files = write_report(fake_run)
     assert files.folder == fake_run.path / "report"
     names = {p.name for p in files.plots}
-    assert names == {"best_so_far.png", "pareto.png", "dimensions.png", "curves.png", "confusion.png"}
+    assert names == {"best_so_far.png", "pareto.png", "importance.png", "slices.png", "dimensions.png", "curves.png", "confusion.png"}
     for plot in files.plots:
         with Image.open(plot) as image:
             image.verify()

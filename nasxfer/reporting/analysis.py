@@ -1,4 +1,5 @@
-"""Summaries of a search's history that reports plot: best so far, Pareto front, dimension effects.
+"""Summaries of a search's history that reports plot: best so far, Pareto front, dimension
+effects, and the metric against each searched parameter (slices).
 
 Plain functions over ``TrialRecord`` lists that return JSON-able rows; they know nothing of
 files, plots or terminals, so the report, the HTML page and scripts all read the same numbers.
@@ -85,27 +86,71 @@ def dimension_effects(
         if record.state is TrialState.COMPLETE and objective.score(record) is not None
     ]
     effects = []
-    for path, spec in space.items():
+    for label, path, index, spec in searched_coordinates(space):
         if spec.choices is None:
             continue
-        coordinates = range(spec.repeat) if spec.repeat else [None]
-        for index in coordinates:
-            groups: dict[str, list[float]] = {_key(choice): [] for choice in spec.choices}
-            for record, metric in scored:
-                value = record.values.get(path)
-                if index is not None:
-                    value = value[index] if isinstance(value, list) and index < len(value) else None
-                if value is not None and _key(value) in groups:
-                    groups[_key(value)].append(metric)
-            effects.append(
-                {
-                    "dimension": path if index is None else f"{path}[{index}]",
-                    "path": path,
-                    "index": index,
-                    "values": [_stats(choice, groups[_key(choice)]) for choice in spec.choices],
-                }
-            )
+        groups: dict[str, list[float]] = {_key(choice): [] for choice in spec.choices}
+        for record, metric in scored:
+            value = coordinate_value(record, path, index)
+            if value is not None and _key(value) in groups:
+                groups[_key(value)].append(metric)
+        effects.append(
+            {
+                "dimension": label,
+                "path": path,
+                "index": index,
+                "values": [_stats(choice, groups[_key(choice)]) for choice in spec.choices],
+            }
+        )
     return effects
+
+
+def searched_coordinates(space: Mapping[str, Any]) -> list[tuple[str, str, int | None, Any]]:
+    """``(label, path, index, spec)`` for every searched coordinate: a ``repeat: N`` dimension
+    is N coordinates (``path[0]`` … ``path[N-1]``), any other dimension one."""
+    coordinates = []
+    for path, spec in space.items():
+        for index in range(spec.repeat) if spec.repeat else [None]:
+            coordinates.append((path if index is None else f"{path}[{index}]", path, index, spec))
+    return coordinates
+
+
+def coordinate_value(record: TrialRecord, path: str, index: int | None) -> Any:
+    """The value a trial had at one coordinate (None when it had none)."""
+    value = record.values.get(path)
+    if index is not None:
+        value = value[index] if isinstance(value, list) and index < len(value) else None
+    return value
+
+
+def parameter_slices(
+    space: Mapping[str, Any], history: Sequence[TrialRecord], objective: ObjectiveSpec
+) -> list[dict[str, Any]]:
+    """For each searched coordinate, every complete trial's value there and its metric.
+
+    The slice plot of Optuna's visualisations: where a dimension's values differ in outcome,
+    the points show it, for ranges (``train.lr``) as much as for choices. ``numeric`` says the
+    values are numbers (a range, or choices that are all numbers) and plot on a number line,
+    ``log`` that the range is searched on a log scale.
+    """
+    scored = [r for r in history if r.state is TrialState.COMPLETE and objective.score(r) is not None]
+    slices = []
+    for label, path, index, spec in searched_coordinates(space):
+        numeric = spec.choices is None or all(_is_number(c) for c in spec.choices)
+        points = []
+        for record in scored:
+            value = coordinate_value(record, path, index)
+            if value is None:
+                continue
+            points.append({"trial": record.number, "value": value, "label": short_value(value),
+                           "metric": record.metrics[objective.metric]})
+        slices.append({"dimension": label, "path": path, "index": index, "numeric": numeric,
+                       "log": bool(spec.choices is None and spec.log), "points": points})
+    return slices
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _stats(value: Any, metrics: list[float]) -> dict[str, Any]:

@@ -48,11 +48,12 @@ def render_html(report: dict[str, Any], plots: Iterable[Plot] = ()) -> str:
         _summary(report),
     ]
     if report["best"]:
-        best = report["best"]
-        parts.append(f"<h2>Best trial: {best['trial']} ({escape(metric)} {_num(best['metric'])})</h2>")
-        parts.append(_table(("field", "value"), [(f"<code>{escape(k)}</code>", f"<code>{escape(short_value(v))}</code>") for k, v in best["values"].items()]))
+        parts.append(_best(report))
     if report["final"]:
         parts.append(_final(report["final"]))
+    # The table people come for sits above the plots.
+    parts.append(f"<h2>Leaderboard ({len(report['leaderboard'])} of {report['trials']['total']} trials)</h2>")
+    parts.append(_leaderboard(report))
     for plot in plots:
         data = base64.b64encode(plot.png).decode("ascii")
         parts.append(
@@ -60,8 +61,6 @@ def render_html(report: dict[str, Any], plots: Iterable[Plot] = ()) -> str:
             f'<img src="data:image/png;base64,{data}" alt="{escape(plot.title)}">'
             f"<figcaption>{escape(plot.caption)}</figcaption></figure>"
         )
-    parts.append(f"<h2>Leaderboard ({len(report['leaderboard'])} of {report['trials']['total']} trials)</h2>")
-    parts.append(_leaderboard(report))
     if report["dimensions"]:
         parts.append(f"<h2>{escape(metric)} by searched choice</h2>")
         parts.append(_dimensions(report))
@@ -69,6 +68,21 @@ def render_html(report: dict[str, Any], plots: Iterable[Plot] = ()) -> str:
     parts.append(f"<footer>written by nasxfer {escape(str(version))} · report schema {report['schema']}</footer>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+# What a best-trial box shows beside its values, when the trial measured it.
+BEST_METRICS = (("val_accuracy", "{:.4f}"), ("val_f1", "{:.4f}"), ("params", "{:,.0f}"), ("flops", "{:,.0f}"),
+                ("latency_ms", "{:.3g} ms"), ("memory_mb", "{:.1f} MB"), ("images_per_second", "{:,.0f} img/s"))
+
+
+def _best(report: dict[str, Any]) -> str:
+    best = report["best"]
+    metric = report["objective"]["metric"]
+    measured = [(name, fmt.format(best["metrics"][name])) for name, fmt in BEST_METRICS
+                if best["metrics"].get(name) is not None]
+    rows = [(f"<code>{escape(k)}</code>", escape(v)) for k, v in measured]
+    rows += [(f"<code>{escape(k)}</code>", f"<code>{escape(short_value(v))}</code>") for k, v in best["values"].items()]
+    return f"<h2>Best trial: {best['trial']} ({escape(metric)} {_num(best['metric'])})</h2>" + _table(("field", "value"), rows)
 
 
 def _summary(report: dict[str, Any]) -> str:

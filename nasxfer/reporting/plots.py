@@ -1,4 +1,5 @@
-"""PNG plots of a report dict: best so far, Pareto front, dimension effects, curves, confusion.
+"""PNG plots of a report dict: best so far, Pareto front, parameter importance and slices,
+dimension effects, curves, confusion.
 
 Every plot reads only the dict that ``report.build_report`` returns, so a plot shows the same
 numbers as ``--format json``. Figures are drawn on matplotlib's Agg canvas without pyplot:
@@ -15,6 +16,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 MAX_DIMENSION_PANELS = 24  # beyond this a dimension figure is unreadable; the table has the rest
 MAX_ANNOTATED_CLASSES = 20  # confusion cells get their counts written in up to this many classes
@@ -61,6 +63,25 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
                 "Each completed trial; the labelled, connected points are the Pareto front "
                 f"(no other trial has both fewer {pareto['x']['metric']} and a higher {pareto['y']['metric']}).",
                 _png(pareto_figure(report)),
+            )
+        )
+    if report["importance"]:
+        plots.append(
+            Plot(
+                "importance",
+                "Which searched parameters mattered",
+                f"fANOVA importance (Optuna): the share of the variance of {metric} over the complete trials "
+                "that a random-forest model of it attributes to each parameter. With few trials, a rough guide.",
+                _png(importance_figure(report)),
+            )
+        )
+    if any(s["points"] for s in report["slices"]):
+        plots.append(
+            Plot(
+                "slices",
+                f"{metric} against each searched parameter",
+                f"One dot per complete trial: its value of the parameter and its {metric}; the best trial in blue.",
+                _png(slices_figure(report)),
             )
         )
     if any(value["count"] for dim in report["dimensions"] for value in dim["values"]):
@@ -162,7 +183,7 @@ def pareto_figure(report: dict[str, Any]) -> Figure:
     xs = [p["x"] for p in points]
     if min(xs) > 0 and max(xs) / min(xs) > 10:  # parameter counts span orders of magnitude
         axes.set_xscale("log")
-    axes.set(xlabel=f"{pareto['x']['metric']} ({pareto['x']['mode']})", ylabel=f"{pareto['y']['metric']} ({pareto['y']['mode']})")
+    axes.set(xlabel=_objective_label(pareto["x"]), ylabel=_objective_label(pareto["y"]))
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     return figure
@@ -173,26 +194,77 @@ def dimensions_figure(report: dict[str, Any]) -> Figure:
     dims = report["dimensions"][:MAX_DIMENSION_PANELS]
     columns = min(3, len(dims))
     rows = math.ceil(len(dims) / columns)
-    tallest = max(len(d["values"]) for d in dims)
+    tallest = max(sum(1 for v in d["values"] if v["count"]) for d in dims)
     figure, grid = _figure(rows, columns, (4.2 * columns, (0.9 + 0.32 * tallest) * rows), squeeze=False)
     for index, axes in enumerate(grid.flat):
         if index >= len(dims):
             axes.set_visible(False)
             continue
         dim = dims[index]
-        positions = list(range(len(dim["values"])))
-        for y, value in zip(positions, dim["values"]):
-            if value["count"]:
-                axes.plot([value["min"], value["max"]], [y, y], color=TRIAL_COLOR, linewidth=1, zorder=1)
-                axes.errorbar(value["mean"], y, xerr=value["std"] or 0, fmt="o", color=BEST_COLOR, elinewidth=3, capsize=0, zorder=2)
+        values = [value for value in dim["values"] if value["count"]]  # untried values: in the table only
+        positions = list(range(len(values)))
+        for y, value in zip(positions, values):
+            axes.plot([value["min"], value["max"]], [y, y], color=TRIAL_COLOR, linewidth=1, zorder=1)
+            # mean ± std, cut to the trials' own range: accuracy never draws past 1.0
+            low = max(value["min"], value["mean"] - (value["std"] or 0))
+            high = min(value["max"], value["mean"] + (value["std"] or 0))
+            axes.plot([low, high], [y, y], color=BEST_COLOR, linewidth=3, solid_capstyle="butt", zorder=2)
+            axes.plot([value["mean"]], [y], "o", color=BEST_COLOR, zorder=3)
             axes.annotate(f"n={value['count']}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                           textcoords="offset points", va="center", fontsize="x-small")
-        axes.set_yticks(positions, [v["label"] for v in dim["values"]], fontsize="small")
+        axes.set_yticks(positions, [v["label"] for v in values], fontsize="small")
         axes.set_ylim(-0.6, len(positions) - 0.4)
         axes.invert_yaxis()
         axes.set_title(dim["dimension"], fontsize="small")
         axes.set_xlabel(metric, fontsize="small")
         axes.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def importance_figure(report: dict[str, Any]) -> Figure:
+    rows = report["importance"][:MAX_DIMENSION_PANELS]
+    figure, axes = _figure(1, 1, (7, 0.9 + 0.32 * len(rows)))
+    positions = list(range(len(rows)))
+    axes.barh(positions, [r["importance"] for r in rows], color=BEST_COLOR)
+    for y, row in zip(positions, rows):
+        axes.annotate(f"{row['importance']:.2f}", (row["importance"], y), xytext=(3, 0), textcoords="offset points",
+                      va="center", fontsize="x-small")
+    axes.set_yticks(positions, [r["dimension"] for r in rows], fontsize="small")
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1.08)
+    axes.set_xlabel("importance (shares sum to 1)", fontsize="small")
+    axes.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def slices_figure(report: dict[str, Any]) -> Figure:
+    metric = report["objective"]["metric"]
+    best = report["best"]["trial"] if report["best"] else None
+    slices = [s for s in report["slices"] if s["points"]][:MAX_DIMENSION_PANELS]
+    columns = min(3, len(slices))
+    rows = math.ceil(len(slices) / columns)
+    figure, grid = _figure(rows, columns, (4.2 * columns, 3.2 * rows), squeeze=False)
+    for index, axes in enumerate(grid.flat):
+        if index >= len(slices):
+            axes.set_visible(False)
+            continue
+        panel = slices[index]
+        points = panel["points"]
+        if panel["numeric"]:
+            xs = [p["value"] for p in points]
+            if panel["log"]:
+                axes.set_xscale("log")
+                axes.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
+        else:  # choices side by side (by label), each trial nudged sideways so repeats show
+            labels = list(dict.fromkeys(p["label"] for p in sorted(points, key=lambda p: p["label"])))
+            position = {label: i for i, label in enumerate(labels)}
+            xs = [position[p["label"]] + _jitter(p["trial"]) for p in points]
+            axes.set_xticks(range(len(labels)), labels, fontsize="small", rotation=30 if len(labels) > 4 else 0)
+        colors = [BEST_COLOR if p["trial"] == best else TRIAL_COLOR for p in points]
+        axes.scatter(xs, [p["metric"] for p in points], s=16, c=colors, zorder=2)
+        axes.set_title(panel["dimension"], fontsize="small")
+        axes.set_ylabel(metric, fontsize="small")
+        axes.grid(alpha=0.3)
     return figure
 
 
@@ -260,6 +332,17 @@ def _time_scale(seconds: float) -> tuple[float, str]:
     if seconds >= 300:
         return 60.0, "min"
     return 1.0, "s"
+
+
+def _objective_label(objective: dict[str, str]) -> str:
+    """``params (lower is better)``: "min" on an axis reads as minutes."""
+    better = "higher" if objective["mode"] == "max" else "lower"
+    return f"{objective['metric']} ({better} is better)"
+
+
+def _jitter(trial: int) -> float:
+    """A small, repeatable horizontal offset per trial (no random state in a report)."""
+    return ((trial * 0.618034) % 1.0 - 0.5) * 0.3
 
 
 def _short_number(value: Any) -> str:

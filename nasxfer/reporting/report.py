@@ -10,15 +10,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nasxfer.reporting.analysis import best_so_far, dimension_effects, pareto_points, short_value
+from nasxfer.reporting.analysis import best_so_far, dimension_effects, parameter_slices, pareto_points, short_value
 from nasxfer.storage.provenance import device_text
 from nasxfer.search.pareto import pareto_rank
 from nasxfer.search.ranking import leaderboard
+from nasxfer.reporting.importance import parameter_importance
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.storage.store import RunStore, list_runs
 from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
 
 REPORT_SCHEMA = 1
+BEST_METRICS = ("val_accuracy", "val_f1", "params", "flops", "latency_ms", "memory_mb")  # beside the best trial's values
 CURVE_TRIALS = 5  # learning curves of this many of the best trials
 ENV_KEYS = ("nasxfer", "python", "torch", "device", "device_name", "git_revision", "started")
 FINAL_KEYS = (
@@ -102,6 +104,8 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "points": pareto_points(history, pareto_x, pareto_y),
         },
         "dimensions": dimension_effects(config.search.space, history, objective),
+        "slices": parameter_slices(config.search.space, history, objective),
+        "importance": parameter_importance(config.search.space, history, objective, seed=config.seed),
         "curves": [
             {"trial": r.number, "metric": r.metrics.get(objective.metric), "epochs": r.curve}
             for r in ranked[:CURVE_TRIALS]
@@ -161,7 +165,13 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
         )
     if report["best"]:
         lines += ["", f"## Best trial: {report['best']['trial']}", ""]
+        metrics = report["best"]["metrics"]
+        lines += [f"- {name}: {(_fmt_int if name in ('params', 'flops') else _fmt)(metrics[name])}"
+                  for name in BEST_METRICS if metrics.get(name) is not None]
         lines += [f"- `{k}`: `{short_value(v)}`" for k, v in report["best"]["values"].items()]
+    if report["importance"]:
+        lines += ["", "## Parameter importance (fANOVA)", "", "| parameter | importance |", "|---|---|"]
+        lines += [f"| `{row['dimension']}` | {row['importance']:.2f} |" for row in report["importance"]]
     if plots:
         lines += ["", "## Plots", ""]
         for title, filename in plots:
