@@ -20,18 +20,67 @@ from rich.console import Console
 
 from nasxfer.errors import NasxferError
 
+# FinetuneConfig's defaults, shown in `finetune --help` without importing the config schema
+# at start-up (tests/test_cli_help.py checks that they agree).
+FINETUNE_DEFAULTS = {"epochs": 30, "seeds": 1}
+
+
+class _FlagOption(typer.core.TyperOption):
+    """A flag takes no value: its help row shows no ``<bool>`` type."""
+
+    def display_type_rich(self, ctx):
+        return None
+
+
+def _untyped_flags(params):
+    for param in params:
+        if type(param) is typer.core.TyperOption and param.is_flag:
+            param.__class__ = _FlagOption  # same object, one method different: Typer offers no hook for this
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx):
+        return _untyped_flags(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx):
+        return _untyped_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="nasxfer",
     help="Neural architecture search with transfer learning for image classifiers.",
+    cls=_Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("nasxfer")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from nasxfer import __version__ as text
+        typer.echo(f"nasxfer {text}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
+) -> None:
+    """Neural architecture search with transfer learning for image classifiers."""
 console = Console()
 errors = Console(stderr=True)
 
 RunsDir = typer.Option(
-    None, "--runs-dir", envvar="NASXFER_RUNS_DIR", help="Folder of run folders [default: ./runs]."
+    None, "--runs-dir", envvar="NASXFER_RUNS_DIR", show_default="./runs", help="Folder of run folders."
 )
 Overrides = typer.Option(
     [], "--set", "-s", metavar="KEY=VALUE", help="Override a config field, e.g. --set train.lr=0.05 (repeatable)."
@@ -66,7 +115,7 @@ def _guard(fn):
     return wrapper
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def validate(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
@@ -101,7 +150,7 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def search(
     config: Optional[Path] = typer.Argument(None, help="Experiment config (YAML); omit with --resume."),
@@ -197,15 +246,15 @@ class PickRule(str, Enum):
     smallest = "smallest"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def finetune(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
-    trial: Optional[int] = typer.Option(None, "--trial", help="Trial number [default: the best]."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs [default: finetune.epochs]."),
+    trial: Optional[int] = typer.Option(None, "--trial", show_default="the best by --pick", help="Trial number."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, show_default=f"finetune.epochs, {FINETUNE_DEFAULTS['epochs']}", help="Training epochs of the final model."),
     pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front."),
     within: Optional[float] = typer.Option(None, "--within", min=0, help="With --pick: only trials within this much of the best primary metric (0.01 = one accuracy point)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Train K times with different seeds; report mean ± std [default: finetune.seeds]."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, show_default=f"finetune.seeds, {FINETUNE_DEFAULTS['seeds']}", help="Train K times with different seeds; report mean ± std."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
@@ -241,7 +290,7 @@ class ReportFormat(str, Enum):
     md = "md"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def report(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
@@ -274,12 +323,12 @@ def report(
     console.print(f"report: {files.html}  ·  {files.markdown}", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def compare(
     run_ids: List[str] = typer.Argument(..., help="Two or more run ids ('latest' works too)."),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="PNG file for the best-so-far plot [default: <runs-dir>/compare-<id>_vs_<id>.png]."
+        None, "--output", "-o", show_default="<runs-dir>/compare-<id>_vs_<id>.png", help="PNG file for the best-so-far plot."
     ),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
@@ -300,7 +349,7 @@ def compare(
     console.print(f"plot: {path}", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def runs(runs_dir: Optional[Path] = RunsDir) -> None:
     """List the runs in the runs folder."""
@@ -315,12 +364,12 @@ class ExportFormat(str, Enum):
     state_dict = "state_dict"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def export(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
-    format: ExportFormat = typer.Option(ExportFormat.torchscript, "--format", "-f", help="torchscript, onnx or state_dict."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write [default: runs/<id>/final/model.<ext>]."),
+    format: ExportFormat = typer.Option(ExportFormat.torchscript, "--format", "-f", show_choices=False, help="torchscript, onnx or state_dict."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="runs/<id>/final/model.<ext>", help="File to write."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Export this trial's model instead of the final one."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
@@ -337,7 +386,7 @@ def export(
     console.print(f"exported {what} as {format.value}: {target} (+ {target.name}.json)", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def predict(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
