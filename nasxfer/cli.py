@@ -93,6 +93,16 @@ def _runs_dir(value: Optional[Path]) -> Path:
     return Path(value) if value else default_runs_dir()
 
 
+def _runs_dir_flag(value: Optional[Path]) -> str:
+    """`` --runs-dir DIR`` for a printed command when the runs folder is not the default, so
+    that the command runs as printed when pasted (from this folder)."""
+    import shlex
+
+    if value is None or Path(value) == Path("runs"):
+        return ""
+    return f" --runs-dir {shlex.quote(str(value))}"
+
+
 def _fail(message: str) -> None:
     from rich.markup import escape
 
@@ -204,7 +214,8 @@ def search(
     )
     hints = errors if log_format is LogFormat.json else console  # keep stdout pure JSON lines
     stop = StopRequest()
-    resume_hint = f"nasxfer search --resume {store.run_id}"
+    where = _runs_dir_flag(runs_dir)
+    resume_hint = f"nasxfer search --resume {store.run_id}{where}"
     try:
         with _stop_on_signals(stop):
             outcome = run_search(cfg, store, reporter, evaluator, stop)
@@ -219,7 +230,10 @@ def search(
         raise typer.Exit(130)
     hints.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
     if outcome.best is not None:
-        hints.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
+        hints.print(
+            f"next: nasxfer finetune {store.run_id}{where}  ·  nasxfer report {store.run_id}{where}",
+            soft_wrap=True, highlight=False,
+        )
 
 
 @contextlib.contextmanager
