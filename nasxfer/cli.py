@@ -76,8 +76,10 @@ def _main(
     show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
 ) -> None:
     """Neural architecture search with transfer learning for image classifiers."""
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal (paths, ids and numbers stay
+# whole when copied); tables go through _print_table.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 RunsDir = typer.Option(
     None, "--runs-dir", envvar="NASXFER_RUNS_DIR", show_default="./runs", help="Folder of run folders."
@@ -91,6 +93,20 @@ def _runs_dir(value: Optional[Path]) -> Path:
     from nasxfer.storage.store import default_runs_dir
 
     return Path(value) if value else default_runs_dir()
+
+
+def _print_table(table) -> None:
+    """A table on a terminal; elsewhere (a pipe, a file) plain aligned columns with no
+    borders, one line per row, nothing wrapped or cut, so scripts can read it."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    table.box = None
+    table.show_edge = False
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ignore"
+    Console(width=100_000, no_color=True, highlight=False).print(table)
 
 
 def _runs_dir_flag(value: Optional[Path]) -> str:
@@ -147,7 +163,7 @@ def validate(
         table.add_column(column)
     for row in space.describe():
         table.add_row(*row)
-    console.print(table)
+    _print_table(table)
     if space.size == float("inf"):
         console.print("search space size: unbounded (it has continuous dimensions)")
     else:
@@ -329,7 +345,7 @@ def report(
 
     files = write_report(store, top=top)
     data = files.report
-    console.print(leaderboard_table(data))
+    _print_table(leaderboard_table(data))
     if data["best"]:
         console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)
     if data["final"]:
@@ -345,9 +361,10 @@ def compare(
         None, "--output", "-o", show_default="<runs-dir>/compare-<id>_vs_<id>.png", help="PNG file for the best-so-far plot."
     ),
     runs_dir: Optional[Path] = RunsDir,
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as a JSON list (no plot is written)."),
 ) -> None:
     """Runs side by side: best metric, trials, time, strategy, backbone; and a best-so-far plot."""
-    from nasxfer.reporting.report import build_report, compare_table
+    from nasxfer.reporting.report import build_report, compare_rows, compare_table
     from nasxfer.reporting.files import compare_path, write_compare_plot
     from nasxfer.storage.store import resolve_run
 
@@ -358,7 +375,10 @@ def compare(
     if output is not None and output.suffix.lower() != ".png":
         raise NasxferError(f"--output: '{output}' is not a .png file name (the plot is a PNG)")
     reports = [build_report(store) for store in stores]
-    console.print(compare_table(reports))
+    if as_json:
+        typer.echo(json.dumps(compare_rows(reports), indent=2, allow_nan=False))
+        return
+    _print_table(compare_table(reports))
     path = write_compare_plot(reports, output or compare_path(folder, [store.run_id for store in stores]))
     console.print(f"plot: {path}", soft_wrap=True, highlight=False)
 
@@ -369,7 +389,7 @@ def runs(runs_dir: Optional[Path] = RunsDir) -> None:
     """List the runs in the runs folder."""
     from nasxfer.reporting.report import runs_table
 
-    console.print(runs_table(_runs_dir(runs_dir)))
+    _print_table(runs_table(_runs_dir(runs_dir)))
 
 
 class ExportFormat(str, Enum):

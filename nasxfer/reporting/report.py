@@ -209,6 +209,24 @@ def _fmt_metric(row: dict[str, Any], metric: str) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def compare_rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One JSON-able row per report: what ``compare_table`` shows, unformatted (``compare --json``)."""
+    return [
+        {
+            "run_id": report["run_id"],
+            "strategy": report["strategy"],
+            "backbone": report["backbone"],
+            "objective": report["objective"],
+            "best": None if report["best"] is None else {"trial": report["best"]["trial"], "metric": report["best"]["metric"]},
+            "trials": report["trials"],
+            "search_seconds": report["search_seconds"],
+            "final_test_accuracy": report["final"]["test_accuracy"] if report["final"] else None,
+            "device": device_text(report["env"]),
+        }
+        for report in reports
+    ]
+
+
 def compare_table(reports: list[dict[str, Any]]):
     """A rich Table with one row per report, for ``nasxfer compare``."""
     from rich.markup import escape
@@ -222,7 +240,10 @@ def compare_table(reports: list[dict[str, Any]]):
         columns.insert(3, "objective")
     for column in columns:
         numeric = column in ("best", "trials", "time", "final test acc")
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        if column == "run id":  # never shortened or split: people copy it into the next command
+            table.add_column(column, no_wrap=True, min_width=max(len(r["run_id"]) for r in reports))
+        else:
+            table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for report in reports:
         best = report["best"]
         trials = report["trials"]
