@@ -343,8 +343,12 @@ def report(
         return
     from nasxfer.reporting.files import write_report
 
+    from nasxfer.storage.run_status import RunStatus
+
     files = write_report(store, top=top)
     data = files.report
+    status = RunStatus(**{key: data["status"][key] for key in ("state", "reason", "pid", "host")})
+    console.print(f"status: {status.text(store.run_id, _runs_dir_flag(runs_dir))}", highlight=False)
     _print_table(leaderboard_table(data))
     if data["best"]:
         console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)

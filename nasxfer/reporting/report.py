@@ -15,6 +15,7 @@ from nasxfer.storage.provenance import device_text
 from nasxfer.search.pareto import pareto_rank
 from nasxfer.search.ranking import leaderboard
 from nasxfer.search.objectives import objective_of, objectives_of
+from nasxfer.storage.run_status import run_status
 from nasxfer.storage.store import RunStore, list_runs
 from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
 
@@ -46,7 +47,9 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("params", "min"))
     final = _read_json(store.path / "final" / "metrics.json")
     env = _read_json(store.path / "env.json") or {}
-    stopped = [e for e in store.events() if e.get("event") == "search_stopped"]
+    events = list(store.events())
+    stopped = [e for e in events if e.get("event") == "search_stopped"]
+    status = run_status(store.path, events)
     rows = [
         {
             "rank": ranks[r.number],
@@ -74,6 +77,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         "schema": REPORT_SCHEMA,
         "run_id": store.run_id,
         "name": config.name,
+        "status": {**status.as_dict(), "text": status.text(store.run_id)},
         "strategy": config.search.strategy.name,
         "backbone": backbone_of(config, best.values if best else {}),
         "objective": {"metric": objective.metric, "mode": objective.mode},
@@ -133,6 +137,7 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
     lines = [
         f"# nasxfer run `{report['run_id']}`",
         "",
+        f"- status: {report['status']['text']}",
         f"- strategy: {report['strategy']}; backbone: {report['backbone']}; "
         f"objective: {metric} ({report['objective']['mode']})",
         f"- trials: {trials_text(report['trials'])}; {report['epochs_trained']} epochs, "
@@ -214,6 +219,7 @@ def compare_rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "run_id": report["run_id"],
+            "status": report["status"],
             "strategy": report["strategy"],
             "backbone": report["backbone"],
             "objective": report["objective"],
@@ -227,6 +233,11 @@ def compare_rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _short_status(status: dict[str, Any]) -> str:
+    """A status for a table cell: the state, with the pid of a running search."""
+    return f"running (pid {status['pid']})" if status["state"] == "running" else status["state"]
+
+
 def compare_table(reports: list[dict[str, Any]]):
     """A rich Table with one row per report, for ``nasxfer compare``."""
     from rich.markup import escape
@@ -235,9 +246,9 @@ def compare_table(reports: list[dict[str, Any]]):
     objectives = {f"{r['objective']['metric']} ({r['objective']['mode']})" for r in reports}
     shared = objectives.pop() if len(objectives) == 1 else None
     table = Table(title="runs side by side" + (f" · {shared}" if shared else ""))
-    columns = ["run id", "strategy", "backbone", "best", "trials", "time", "final test acc", "device"]
+    columns = ["run id", "status", "strategy", "backbone", "best", "trials", "time", "final test acc", "device"]
     if not shared:  # runs ranked by different metrics: say which, next to the number
-        columns.insert(3, "objective")
+        columns.insert(4, "objective")
     for column in columns:
         numeric = column in ("best", "trials", "time", "final test acc")
         if column == "run id":  # never shortened or split: people copy it into the next command
@@ -249,6 +260,7 @@ def compare_table(reports: list[dict[str, Any]]):
         trials = report["trials"]
         cells = [
             escape(report["run_id"]),
+            escape(_short_status(report["status"])),
             escape(report["strategy"]),
             escape(report["backbone"]),
             f"{_fmt(best['metric'])} (#{best['trial']})" if best else "-",
@@ -258,7 +270,7 @@ def compare_table(reports: list[dict[str, Any]]):
             escape(device_text(report["env"])),
         ]
         if not shared:
-            cells.insert(3, f"{report['objective']['metric']} ({report['objective']['mode']})")
+            cells.insert(4, f"{report['objective']['metric']} ({report['objective']['mode']})")
         table.add_row(*cells)
     return table
 

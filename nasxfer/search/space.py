@@ -181,6 +181,27 @@ class Dimension:
         return isinstance(value, list) and len(value) == self.repeat and all(self.domain.contains(v) for v in value)
 
 
+def _invalid_everywhere(config, dims, base: dict[str, Any], dim: Dimension, value: Any) -> ConfigError | None:
+    """The error of ``dim = value`` beside the other dimensions' first values, unless a value
+    of one other dimension makes it valid (layers per stage and ops per layer vary together);
+    None when it is valid somewhere. Pairs, not every combination: the check stays linear."""
+    try:
+        config.apply({**base, dim.path: value})
+        return None
+    except ConfigError as exc:
+        first_error = exc
+    for other in dims:
+        if other is dim:
+            continue
+        for other_value, _ in _values_to_check(other, base[other.path]):
+            try:
+                config.apply({**base, dim.path: value, other.path: other_value})
+                return None
+            except ConfigError:
+                continue
+    return first_error
+
+
 def _values_to_check(dim: Dimension, first: Any):
     """``(value, description)`` for each value of ``dim`` that validation must see once."""
     domain = dim.domain
@@ -221,10 +242,9 @@ class SearchSpace:
             base = {d.path: d.grid()[0] for d in dims}
             for dim in dims:
                 for value, where in _values_to_check(dim, base[dim.path]):
-                    try:
-                        config.apply({**base, dim.path: value})
-                    except ConfigError as exc:
-                        raise ConfigError(f"search.space.{dim.path}: {where} is not a valid config: {exc}") from None
+                    error = _invalid_everywhere(config, dims, base, dim, value)
+                    if error is not None:
+                        raise ConfigError(f"search.space.{dim.path}: {where} is not a valid config: {error}") from None
         return space
 
     @property
