@@ -284,6 +284,7 @@ def finetune(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, show_default=f"finetune.epochs, {FINETUNE_DEFAULTS['epochs']}", help="Training epochs of the final model."),
     pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front."),
     within: Optional[float] = typer.Option(None, "--within", min=0, help="With --pick: only trials within this much of the best primary metric (0.01 = one accuracy point)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier final model instead of keeping it as final-<n>/."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, show_default=f"finetune.seeds, {FINETUNE_DEFAULTS['seeds']}", help="Train K times with different seeds; report mean ± std."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
@@ -298,13 +299,17 @@ def finetune(
         held = f", held-out acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
         console.print(f"{seed}epoch {row['epoch']}: loss {row['train_loss']:.4f}{held}, {row['images_per_second']:.0f} img/s", highlight=False)
 
-    metrics = finetune_run(store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds)
+    metrics = finetune_run(
+        store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds, overwrite=overwrite
+    )
     best_epoch = f" (best epoch on the held-out slice: {metrics['best_epoch']})" if metrics.get("best_epoch") else ""
     console.print(
-        f"trial {metrics['trial']} finetuned for {metrics['epochs']} epochs{best_epoch}: "
+        f"trial {metrics['trial']} finetuned, {metrics['training']}{best_epoch}: "
         f"test accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_f1']:.4f}",
         highlight=False,
     )
+    if metrics.get("archived"):
+        console.print(f"the earlier final model is kept in {store.path / metrics['archived']} (--overwrite replaces it)", highlight=False)
     if len(metrics["seeds"]) > 1:
         console.print(
             f"over {len(metrics['seeds'])} seeds: test accuracy {metrics['test_accuracy_mean']:.4f} ± "
