@@ -20,18 +20,69 @@ from rich.console import Console
 
 from nasxfer.errors import NasxferError
 
+# FinetuneConfig's defaults, shown in `finetune --help` without importing the config schema
+# at start-up (tests/test_cli_help.py checks that they agree).
+FINETUNE_DEFAULTS = {"epochs": 30, "seeds": 1}
+
+
+class _FlagOption(typer.core.TyperOption):
+    """A flag takes no value: its help row shows no ``<bool>`` type."""
+
+    def display_type_rich(self, ctx):
+        return None
+
+
+def _untyped_flags(params):
+    for param in params:
+        if type(param) is typer.core.TyperOption and param.is_flag:
+            param.__class__ = _FlagOption  # same object, one method different: Typer offers no hook for this
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx):
+        return _untyped_flags(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx):
+        return _untyped_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="nasxfer",
     help="Neural architecture search with transfer learning for image classifiers.",
+    cls=_Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("nasxfer")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from nasxfer import __version__ as text
+        typer.echo(f"nasxfer {text}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
+) -> None:
+    """Neural architecture search with transfer learning for image classifiers."""
+# soft_wrap: a message is one line however narrow the terminal (paths, ids and numbers stay
+# whole when copied); tables go through _print_table.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 RunsDir = typer.Option(
-    None, "--runs-dir", envvar="NASXFER_RUNS_DIR", help="Folder of run folders [default: ./runs]."
+    None, "--runs-dir", envvar="NASXFER_RUNS_DIR", show_default="./runs", help="Folder of run folders."
 )
 Overrides = typer.Option(
     [], "--set", "-s", metavar="KEY=VALUE", help="Override a config field, e.g. --set train.lr=0.05 (repeatable)."
@@ -42,6 +93,30 @@ def _runs_dir(value: Optional[Path]) -> Path:
     from nasxfer.storage.store import default_runs_dir
 
     return Path(value) if value else default_runs_dir()
+
+
+def _print_table(table) -> None:
+    """A table on a terminal; elsewhere (a pipe, a file) plain aligned columns with no
+    borders, one line per row, nothing wrapped or cut, so scripts can read it."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    table.box = None
+    table.show_edge = False
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ignore"
+    Console(width=100_000, no_color=True, highlight=False).print(table)
+
+
+def _runs_dir_flag(value: Optional[Path]) -> str:
+    """`` --runs-dir DIR`` for a printed command when the runs folder is not the default, so
+    that the command runs as printed when pasted (from this folder)."""
+    import shlex
+
+    if value is None or Path(value) == Path("runs"):
+        return ""
+    return f" --runs-dir {shlex.quote(str(value))}"
 
 
 def _fail(message: str) -> None:
@@ -66,7 +141,7 @@ def _guard(fn):
     return wrapper
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def validate(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
@@ -88,7 +163,7 @@ def validate(
         table.add_column(column)
     for row in space.describe():
         table.add_row(*row)
-    console.print(table)
+    _print_table(table)
     if space.size == float("inf"):
         console.print("search space size: unbounded (it has continuous dimensions)")
     else:
@@ -101,7 +176,7 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def search(
     config: Optional[Path] = typer.Argument(None, help="Experiment config (YAML); omit with --resume."),
@@ -155,7 +230,8 @@ def search(
     )
     hints = errors if log_format is LogFormat.json else console  # keep stdout pure JSON lines
     stop = StopRequest()
-    resume_hint = f"nasxfer search --resume {store.run_id}"
+    where = _runs_dir_flag(runs_dir)
+    resume_hint = f"nasxfer search --resume {store.run_id}{where}"
     try:
         with _stop_on_signals(stop):
             outcome = run_search(cfg, store, reporter, evaluator, stop)
@@ -170,7 +246,10 @@ def search(
         raise typer.Exit(130)
     hints.print(f"run folder: {store.path}", soft_wrap=True, highlight=False)
     if outcome.best is not None:
-        hints.print(f"next: nasxfer finetune {store.run_id}  ·  nasxfer report {store.run_id}", soft_wrap=True, highlight=False)
+        hints.print(
+            f"next: nasxfer finetune {store.run_id}{where}  ·  nasxfer report {store.run_id}{where}",
+            soft_wrap=True, highlight=False,
+        )
 
 
 @contextlib.contextmanager
@@ -197,15 +276,16 @@ class PickRule(str, Enum):
     smallest = "smallest"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def finetune(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
-    trial: Optional[int] = typer.Option(None, "--trial", help="Trial number [default: the best]."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs [default: finetune.epochs]."),
+    trial: Optional[int] = typer.Option(None, "--trial", show_default="the best by --pick", help="Trial number."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, show_default=f"finetune.epochs, {FINETUNE_DEFAULTS['epochs']}", help="Training epochs of the final model."),
     pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front."),
     within: Optional[float] = typer.Option(None, "--within", min=0, help="With --pick: only trials within this much of the best primary metric (0.01 = one accuracy point)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Train K times with different seeds; report mean ± std [default: finetune.seeds]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier final model instead of keeping it as final-<n>/."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, show_default=f"finetune.seeds, {FINETUNE_DEFAULTS['seeds']}", help="Train K times with different seeds; report mean ± std."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
@@ -219,13 +299,17 @@ def finetune(
         held = f", held-out acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
         console.print(f"{seed}epoch {row['epoch']}: loss {row['train_loss']:.4f}{held}, {row['images_per_second']:.0f} img/s", highlight=False)
 
-    metrics = finetune_run(store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds)
+    metrics = finetune_run(
+        store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds, overwrite=overwrite
+    )
     best_epoch = f" (best epoch on the held-out slice: {metrics['best_epoch']})" if metrics.get("best_epoch") else ""
     console.print(
-        f"trial {metrics['trial']} finetuned for {metrics['epochs']} epochs{best_epoch}: "
+        f"trial {metrics['trial']} finetuned, {metrics['training']}{best_epoch}: "
         f"test accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_f1']:.4f}",
         highlight=False,
     )
+    if metrics.get("archived"):
+        console.print(f"the earlier final model is kept in {store.path / metrics['archived']} (--overwrite replaces it)", highlight=False)
     if len(metrics["seeds"]) > 1:
         console.print(
             f"over {len(metrics['seeds'])} seeds: test accuracy {metrics['test_accuracy_mean']:.4f} ± "
@@ -241,7 +325,7 @@ class ReportFormat(str, Enum):
     md = "md"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def report(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
@@ -264,9 +348,13 @@ def report(
         return
     from nasxfer.reporting.files import write_report
 
+    from nasxfer.storage.run_status import RunStatus
+
     files = write_report(store, top=top)
     data = files.report
-    console.print(leaderboard_table(data))
+    status = RunStatus(**{key: data["status"][key] for key in ("state", "reason", "pid", "host")})
+    console.print(f"status: {status.text(store.run_id, _runs_dir_flag(runs_dir))}", highlight=False)
+    _print_table(leaderboard_table(data))
     if data["best"]:
         console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)
     if data["final"]:
@@ -274,17 +362,18 @@ def report(
     console.print(f"report: {files.html}  ·  {files.markdown}", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def compare(
     run_ids: List[str] = typer.Argument(..., help="Two or more run ids ('latest' works too)."),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="PNG file for the best-so-far plot [default: <runs-dir>/compare-<id>_vs_<id>.png]."
+        None, "--output", "-o", show_default="<runs-dir>/compare-<id>_vs_<id>.png", help="PNG file for the best-so-far plot."
     ),
     runs_dir: Optional[Path] = RunsDir,
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as a JSON list (no plot is written)."),
 ) -> None:
     """Runs side by side: best metric, trials, time, strategy, backbone; and a best-so-far plot."""
-    from nasxfer.reporting.report import build_report, compare_table
+    from nasxfer.reporting.report import build_report, compare_rows, compare_table
     from nasxfer.reporting.files import compare_path, write_compare_plot
     from nasxfer.storage.store import resolve_run
 
@@ -295,18 +384,21 @@ def compare(
     if output is not None and output.suffix.lower() != ".png":
         raise NasxferError(f"--output: '{output}' is not a .png file name (the plot is a PNG)")
     reports = [build_report(store) for store in stores]
-    console.print(compare_table(reports))
+    if as_json:
+        typer.echo(json.dumps(compare_rows(reports), indent=2, allow_nan=False))
+        return
+    _print_table(compare_table(reports))
     path = write_compare_plot(reports, output or compare_path(folder, [store.run_id for store in stores]))
     console.print(f"plot: {path}", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def runs(runs_dir: Optional[Path] = RunsDir) -> None:
     """List the runs in the runs folder."""
     from nasxfer.reporting.report import runs_table
 
-    console.print(runs_table(_runs_dir(runs_dir)))
+    _print_table(runs_table(_runs_dir(runs_dir)))
 
 
 class ExportFormat(str, Enum):
@@ -315,12 +407,12 @@ class ExportFormat(str, Enum):
     state_dict = "state_dict"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def export(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
-    format: ExportFormat = typer.Option(ExportFormat.torchscript, "--format", "-f", help="torchscript, onnx or state_dict."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write [default: runs/<id>/final/model.<ext>]."),
+    format: ExportFormat = typer.Option(ExportFormat.torchscript, "--format", "-f", show_choices=False, help="torchscript, onnx or state_dict."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="runs/<id>/final/model.<ext>", help="File to write."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Export this trial's model instead of the final one."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
@@ -337,7 +429,7 @@ def export(
     console.print(f"exported {what} as {format.value}: {target} (+ {target.name}.json)", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_guard
 def predict(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),

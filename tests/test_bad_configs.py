@@ -108,3 +108,19 @@ def test_malformed_config(name, tmp_path, monkeypatch):
 
 def test_corpus_is_large_enough():
     assert len(CORPUS) >= 25
+
+
+@pytest.mark.parametrize("space, message", [
+    ("{train.optimizer: {choices: [sgd, adam]}}", "search.space.train.optimizer: choice 'adam' is not a valid config"),
+    ("{model.scratch.stem_channels: {choices: [8, 0]}}", "search.space.model.scratch.stem_channels: choice 0 is not a valid config"),
+    ("{model.scratch.ops: {choices: [identity, conv3x3, bogus], repeat: 4}}", "choice 'bogus' at position 0"),
+    ("{train.lr: {low: 0.01, high: 50}}", "search.space.train.lr: range end 50.0 is not a valid config"),
+])
+def test_every_value_of_a_space_is_checked_not_just_the_first(space, message, tmp_path):
+    """Before: only the first value of each dimension was validated; the rest failed as trials."""
+    from typer.testing import CliRunner
+
+    from nasxfer.cli import app
+
+    result = CliRunner().invoke(app, ["validate", "configs/quickstart.yaml", "--set", f"search.space={space}"])
+    assert result.exit_code == 2 and message in result.output, result.output

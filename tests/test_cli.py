@@ -115,3 +115,19 @@ def test_real_subprocess_search_and_report(write_config, tiny_dict, tmp_path):
     bad = subprocess.run([*command, "search", str(config), "--set", "train.lr=-1"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.strip().count("\n") == 0
     assert "train.lr" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_printed_next_commands_run_as_printed_with_a_runs_dir(write_config, tiny_dict, tmp_path, monkeypatch):
+    import shlex
+
+    monkeypatch.delenv("NASXFER_RUNS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tiny_dict)
+    result = invoke("search", str(config), "--set", "search.budget.trials=1", "--runs-dir", "elsewhere runs")
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.output.splitlines() if l.startswith("next: "))
+    commands = [shlex.split(part) for part in line[len("next: "):].split("  ·  ")]
+    assert [c[:2] for c in commands] == [["nasxfer", "finetune"], ["nasxfer", "report"]]
+    assert all(c[-2:] == ["--runs-dir", "elsewhere runs"] for c in commands)
+    report = invoke(*commands[1][1:])
+    assert report.exit_code == 0, report.output

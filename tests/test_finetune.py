@@ -60,3 +60,30 @@ def test_compile_only_for_the_final_model(write_config, tiny_dict, runs_dir, mon
     assert cli.invoke(app, ["finetune", "latest"]).exit_code == 0
     assert len(compiled) == 1
     assert json.loads((resolve_run(runs_dir, "latest").path / "final" / "metrics.json").read_text())["compiled"] is True
+
+
+def test_finetune_again_keeps_the_earlier_final_model(write_config, tiny_dict, runs_dir):
+    """Re-running finetune once replaced a 0.9916 model by a 0.8579 one without a word."""
+    store = searched_run(write_config, tiny_dict, runs_dir, epochs=1)
+    first = cli.invoke(app, ["finetune", "latest"])
+    assert first.exit_code == 0, first.output
+    assert "finetuned, 1 epoch (" in first.output and "1 epochs" not in first.output
+    before = (store.path / "final" / "metrics.json").read_bytes()
+    second = cli.invoke(app, ["finetune", "latest", "--epochs", "2"])
+    assert second.exit_code == 0, second.output
+    assert f"the earlier final model is kept in {store.path / 'final-1'}" in second.output
+    assert (store.path / "final-1" / "metrics.json").read_bytes() == before
+    assert json.loads((store.path / "final" / "metrics.json").read_text())["epochs"] == 2
+    third = cli.invoke(app, ["finetune", "latest", "--overwrite"])
+    assert third.exit_code == 0 and "kept in" not in third.output
+    assert sorted(p.name for p in store.path.iterdir() if p.name.startswith("final")) == ["final", "final-1"]
+    assert "TracerWarning" not in first.output + second.output + third.output
+
+
+def test_phases_text():
+    from nasxfer.final.finetune import phases_text
+
+    assert phases_text([{"unfreeze": "all", "epochs": 30}]) == "30 epochs"
+    assert phases_text([{"unfreeze": 0, "epochs": 1}]) == "1 head-only epoch"
+    assert phases_text([{"unfreeze": 0, "epochs": 3}, {"unfreeze": 2, "epochs": 27}]) == "3 head-only epochs, then 27 with the top 2 stages"
+    assert phases_text([{"unfreeze": 0, "epochs": 3}, {"unfreeze": "all", "epochs": 5}]) == "3 head-only epochs, then 5 with every layer"

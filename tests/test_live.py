@@ -17,7 +17,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
-from nasxfer.progress.eta import mean_trial_seconds, seconds_left, trials_target
+from nasxfer.progress.eta import Estimate, estimate, mean_trial_seconds, seconds_left, trials_target
 from nasxfer.progress.json_log import JsonLinesReporter
 from nasxfer.progress.live import LiveReporter, LogFileReporter, PlainReporter, make_reporter
 from nasxfer.progress.reporter import MultiReporter, RecordingReporter, Reporter
@@ -39,10 +39,14 @@ def test_eta_from_trial_budget_uses_the_pace_and_the_running_trial():
 def test_eta_from_minutes_budget_and_the_earlier_of_two():
     only_time = seconds_left(target_trials=None, time_limit_seconds=600, finished_trials=0, mean_trial_seconds=None, current_fraction=0, elapsed_seconds=100)
     assert only_time == 500
-    both = seconds_left(target_trials=100, time_limit_seconds=600, finished_trials=0, mean_trial_seconds=60, current_fraction=0, elapsed_seconds=100)
-    assert both == 500
-    overdue = seconds_left(target_trials=None, time_limit_seconds=60, finished_trials=3, mean_trial_seconds=60, current_fraction=0.2, elapsed_seconds=90)
-    assert overdue == 0
+    # 500 s left at 60 s a trial: the trial running at the limit ends at 540 s, and it finishes
+    both = estimate(target_trials=100, time_limit_seconds=600, finished_trials=0, mean_trial_seconds=60, current_fraction=0, elapsed_seconds=100)
+    assert both == Estimate(540, "minutes", False)
+    trials_bind = estimate(target_trials=3, time_limit_seconds=600, finished_trials=0, mean_trial_seconds=60, current_fraction=0, elapsed_seconds=100)
+    assert trials_bind == Estimate(180, "trials", False)
+    # Past the limit the running trial still finishes: the ETA is its remaining time, not 0.
+    overdue = estimate(target_trials=None, time_limit_seconds=60, finished_trials=3, mean_trial_seconds=60, current_fraction=0.2, elapsed_seconds=90)
+    assert overdue.seconds == pytest.approx(48) and overdue.overtime
 
 
 def test_pace_before_any_trial_finished_extrapolates_the_running_one():
@@ -79,7 +83,7 @@ def test_plain_reporter_writes_plain_lines_without_escapes(tiny_config):
     out = io.StringIO()
     drive(PlainReporter(Console(file=out, width=60), device="cpu"), tiny_config, RECORDS)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "run tiny-run: random search over ∞ candidates on cpu"
+    assert lines[0] == "run tiny-run: random search over ∞ candidates on cpu; budget 3 trials"
     assert "trial 1 epoch 2/2 loss 0.6000 val_acc 0.4000 902 img/s" in lines
     assert "trial 2 failed: RuntimeError: <boom> | bad" in lines
     assert lines[-1].startswith("search stopped: trial budget reached") and ANSI_ESCAPE not in out.getvalue()
@@ -135,7 +139,7 @@ def test_log_file_reporter_appends_timestamped_lines(tmp_path, tiny_config):
         log.message("after stop: dropped, not an error")
     lines = path.read_text().splitlines()
     assert len(lines) == 2 * 6 and lines[0][:4].isdigit() and lines[0][10] == "T"
-    assert lines[0].endswith("run tiny-run: random search over ∞ candidates on cpu")
+    assert lines[0].endswith("run tiny-run: random search over ∞ candidates on cpu; budget 3 trials")
 
 
 def test_make_reporter_picks_by_terminal_quiet_and_format(tmp_path):
@@ -178,7 +182,7 @@ def test_piped_search_prints_plain_lines_and_writes_search_log(write_config, tin
     assert done.returncode == 0, done.stderr
     assert ANSI_ESCAPE not in done.stdout and "━" not in done.stdout  # no live view in a pipe
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("run tiny-") and lines[0].endswith("on cpu")
+    assert lines[0].startswith("run tiny-") and lines[0].endswith("on cpu; budget 1 trial")
     assert "trial 1 epoch 2/2 loss" in done.stdout and "trial 1 complete" in done.stdout
     log = next((tmp_path / "runs").glob("tiny-*/search.log")).read_text()
     assert [line.split(" ", 1)[1] for line in log.splitlines()] == lines[: len(log.splitlines())]
@@ -204,3 +208,22 @@ def test_live_view_in_a_real_terminal(write_config, tiny_dict, tmp_path):
     for text in ("┏", "best so far", "finished in", "trials 2", "search stopped: trial budget reached"):
         assert text in screen, screen
     assert "trial 1 started" not in screen  # the live table, not plain lines
+
+
+def test_live_status_names_the_binding_budget_and_stays_honest_past_the_time_cap(tiny_config):
+    from nasxfer.progress.live import budget_text
+
+    config = tiny_config.apply({"search.budget.trials": 12, "search.budget.minutes": 2})
+    assert budget_text(config.search.budget) == "12 trials or 2 min (the running trial finishes), whichever ends first"
+    reporter = LiveReporter(Console(file=io.StringIO(), force_terminal=True, width=200))
+    reporter.search_started("tiny-run", config, SearchSpace.from_config(config))
+    reporter.session_seconds = [30.0]  # a trial takes 30 s: 12 trials need 6 min, the 2 min bind
+    reporter.finished = 1
+    reporter.started -= 60
+    assert "the time budget binds" in reporter._status().plain
+    reporter.started -= 70  # 2:10 in, a trial half done: the cap has passed, the trial goes on
+    reporter.trial_started(2, RECORDS[0].values, 2)
+    reporter.trial_fraction = 0.5
+    status = reporter._status().plain
+    reporter.stop()
+    assert "time budget spent, finishing the current trial" in status and "ETA 0:00:15" in status

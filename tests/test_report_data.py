@@ -20,6 +20,7 @@ SCHEMA = {
     "schema": int,
     "run_id": str,
     "name": str,
+    "status": dict,
     "strategy": str,
     "backbone": str,
     "objective": dict,

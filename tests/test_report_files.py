@@ -134,3 +134,27 @@ def _chromium(tmp_path: Path, *args: str) -> str:
     done = subprocess.run([str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def test_piped_tables_are_plain_lines_with_whole_ids(tmp_path, tiny_dict):
+    """Not a terminal: one line per row, no borders, ids never cut or split (at any width)."""
+    from nasxfer import cli
+
+    runs_dir = tmp_path / "runs"
+    tiny_dict["name"] = "a-rather-long-experiment-name-that-would-not-fit"
+    first = make_fake_run(runs_dir, tiny_dict, trials=3, seed=1)
+    second = make_fake_run(runs_dir, tiny_dict, trials=2, failed=(), seed=2)
+    narrow = CliRunner().invoke(app, ["compare", first.run_id, second.run_id, "--runs-dir", str(runs_dir)],
+                                env={"COLUMNS": "40"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    first_words = [line.split()[0] for line in lines if line.strip()]
+    for run_id in (first.run_id, second.run_id):
+        assert first_words.count(run_id) == 1  # its row starts with the whole id
+    assert not any(ch in narrow.output for ch in "│┃━─")
+    report = CliRunner().invoke(app, ["report", first.run_id, "--runs-dir", str(runs_dir)], env={"COLUMNS": "40"})
+    assert not any(ch in report.output for ch in "│┃━─") and "rank" in report.output
+    rows = json.loads(CliRunner().invoke(app, ["compare", first.run_id, second.run_id, "--runs-dir", str(runs_dir), "--json"]).output)
+    assert [r["run_id"] for r in rows] == [first.run_id, second.run_id]
+    assert rows[0]["trials"]["total"] == 3 and rows[1]["best"]["trial"] >= 1
+    assert not cli.console.is_terminal

@@ -89,5 +89,5 @@ def test_search_settings_cannot_be_searched(tiny_dict):
 
 
 def test_space_whose_candidates_do_not_validate_is_an_error(tiny_dict):
-    with pytest.raises(ConfigError, match=r"^search.space: a candidate of this space is not a valid config: train.epochs"):
+    with pytest.raises(ConfigError, match=r"^search.space.train.epochs: choice 0 is not a valid config: train.epochs"):
         space_of(tiny_dict, {"train.epochs": {"choices": [0, 1]}})

@@ -62,6 +62,7 @@ def test_search_and_lp_ft_finetune_with_a_checkpoint_file_backbone(write_config,
 
     result = invoke("finetune", "latest", "--trial", "3")  # the trial that unfreezes a stage
     assert result.exit_code == 0, result.output
+    assert "finetuned, 1 head-only epoch, then 1 with the top stage" in result.output  # phase by phase
     metrics = json.loads((run / "final" / "metrics.json").read_text())
     assert [row["phase"] for row in metrics["curve"]] == [1, 2] and metrics["head_epochs"] == 1
     assert metrics["transfer"]["cached_phases"] == [1] and metrics["frozen_stages"] == 3
@@ -159,5 +160,5 @@ def test_a_misspelt_backbone_among_the_choices_fails_before_a_run_folder(write_c
     config = tiny_transfer("none")
     config["search"]["space"] = {"model.backbone.name": {"choices": ["resnet20", "resnet20_"]}}
     line = only_line(invoke("search", write_config(config)))
-    assert "search.space: {'model.backbone.name': 'resnet20_'} is not a valid backbone" in line
+    assert "search.space.model.backbone.name: choice 'resnet20_' is not a valid config" in line
     assert "did you mean 'resnet20'?" in line and not runs_dir.exists()

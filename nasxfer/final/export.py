@@ -76,6 +76,9 @@ def _write_torchscript(classifier: Classifier, example: torch.Tensor, output: Pa
     # C++/mobile runtimes load; the warnings say nothing a user of nasxfer can act on.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
+        # Tracing warns where Python values become constants (shapes, flags); the exported
+        # model is meant for the fixed input size recorded beside it, which is what tracing keeps.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(classifier, example, check_trace=False)
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer, _extra_files={"nasxfer.json": json.dumps(sidecar)})
@@ -113,5 +116,8 @@ def load_torchscript(path: str | Path) -> tuple[torch.jit.ScriptModule, dict[str
     extra = {"nasxfer.json": ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
+        # Tracing warns where Python values become constants (shapes, flags); the exported
+        # model is meant for the fixed input size recorded beside it, which is what tracing keeps.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     return module, json.loads(extra["nasxfer.json"])

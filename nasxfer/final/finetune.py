@@ -23,17 +23,20 @@ def finetune_run(
     pick: str = "best",
     within: float | None = None,
     seeds: int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics.
 
     ``seeds`` (default ``finetune.seeds``) trainings with consecutive seeds report the test
-    metrics' mean and standard deviation; the first seed's model is the one kept.
+    metrics' mean and standard deviation; the first seed's model is the one kept. An earlier
+    ``final/`` is kept as ``final-<n>/`` (``metrics["archived"]`` names it) unless
+    ``overwrite``: a worse retraining never silently replaces a better model.
     """
     with store.lock():  # one writer: a search still running on this run is refused
-        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds)
+        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite)
 
 
-def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict[str, Any]:
+def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     import statistics
 
     from nasxfer.storage.model_files import model_payload, save_model
@@ -62,6 +65,7 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict
     per_class = (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()
 
     final_dir = store.path / "final"
+    archived = _set_aside_previous_final(final_dir, overwrite)
     payload = model_payload(model, config, record.values, data, preprocess)
     model_sha256 = save_model(final_dir / "model.pt", payload)
     _export_default(model, payload, final_dir, store.run_id)
@@ -95,6 +99,9 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None) -> dict
         "compiled": config.finetune.compile,
         "seconds": time.perf_counter() - started,
     }
+    metrics["phases"] = kept["phases"]
+    metrics["training"] = phases_text(kept["phases"])
+    metrics["archived"] = archived
     if kept["transfer"] is not None:
         metrics.update(kept["transfer"].metrics(model), transfer=kept["transfer"].describe(), head_epochs=settings.head_epochs)
     atomic_write_json(final_dir / "metrics.json", metrics)
@@ -130,12 +137,15 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
     warmup_epochs = settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1)
     trained = _compiled(model) if settings.compile else model
     transfer, best = None, _BestEpoch(settings.patience)
+    phases = [{"unfreeze": "all", "epochs": epochs}]  # a from-scratch network trains whole
     if transfer_model:
         from nasxfer.training.transfer import finetune_phases, fit_transfer
 
+        planned = finetune_phases(config, epochs, settings.lr, warmup_epochs)
+        phases = [{"unfreeze": phase.unfreeze, "epochs": phase.epochs} for phase in planned]
         fit_result, transfer = fit_transfer(
             model, config, data, preprocess, device,
-            phases=finetune_phases(config, epochs, settings.lr, warmup_epochs),
+            phases=planned,
             train_batches=train_batches, val_batches=None, train_splits=("train", "val"), val_split=None,
             seed=seed, channels_last=channels_last, on_epoch=on_epoch,
         )  # fmt: skip
@@ -169,7 +179,43 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
         "holdout_images": len(holdout) if holdout is not None else 0,
         "train_images": len(train_split),
         "transfer": transfer,
+        "phases": phases,
     }
+
+
+def phases_text(phases: list[dict[str, Any]]) -> str:
+    """What trained, phase by phase: ``3 head-only epochs, then 27 with the top 2 stages``."""
+    parts = []
+    for phase in phases:
+        epochs, unfreeze = phase["epochs"], phase["unfreeze"]
+        noun = (" epoch" if epochs == 1 else " epochs") if not parts else ""  # only the first says "epochs"
+        if unfreeze == 0:
+            parts.append(f"{epochs} head-only{noun}")
+        elif unfreeze == "all":
+            parts.append(f"{epochs}{noun}" + (" with every layer" if len(phases) > 1 else ""))
+        else:
+            stages = "the top stage" if unfreeze == 1 else f"the top {unfreeze} stages"
+            parts.append(f"{epochs}{noun} with {stages}")
+    return ", then ".join(parts)
+
+
+def _set_aside_previous_final(final_dir, overwrite: bool) -> str | None:
+    """Move an earlier ``final/`` to the first free ``final-<n>/`` (or delete it with
+    ``overwrite``); returns the kept folder's name. Done only once the new model has trained,
+    so a failed finetune leaves the old final model where it was."""
+    import shutil
+
+    if not final_dir.exists():
+        return None
+    if overwrite:
+        shutil.rmtree(final_dir)
+        return None
+    n = 1
+    while final_dir.with_name(f"final-{n}").exists():
+        n += 1
+    kept = final_dir.with_name(f"final-{n}")
+    final_dir.rename(kept)
+    return kept.name
 
 
 class _BestEpoch:

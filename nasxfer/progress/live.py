@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from nasxfer.progress.eta import mean_trial_seconds, seconds_left, trials_target
+from nasxfer.progress.eta import estimate, mean_trial_seconds, trials_target
 from nasxfer.progress.reporter import MultiReporter, Reporter
 
 _SHOWN_TRIALS = 12  # the live table keeps the most recent trials on screen
@@ -115,7 +115,10 @@ class PlainReporter(Reporter):
         size_text = "∞" if size == float("inf") else f"{int(size):,}"
         more = f", resuming after {resumed} trials" if resumed else ""
         device = f" on {self.device}" if self.device else ""
-        self._line(f"run {run_id}: {config.search.strategy.name} search over {size_text} candidates{device}{more}")
+        self._line(
+            f"run {run_id}: {config.search.strategy.name} search over {size_text} candidates{device}{more}; "
+            f"budget {budget_text(config.search.budget)}"
+        )
 
     def trial_started(self, number, values, epochs) -> None:
         if not self.quiet:
@@ -171,6 +174,18 @@ class LogFileReporter(PlainReporter):
         self.file.close()
 
 
+def budget_text(budget) -> str:
+    """``12 trials or 2 min, whichever ends first``: both budgets, as the search applies them."""
+    parts = []
+    if budget.trials is not None:
+        parts.append(f"{budget.trials} trial{'s' if budget.trials != 1 else ''}")
+    if budget.minutes is not None:
+        parts.append(f"{budget.minutes:g} min (the running trial finishes)")
+    if not parts:
+        return "none (stops when the strategy has nothing left to propose)"
+    return " or ".join(parts) + (", whichever ends first" if len(parts) == 2 else "")
+
+
 class LiveReporter(PlainReporter):
     """A live view: finished trials with the running best, the current trial's epochs, time and ETA.
 
@@ -219,7 +234,7 @@ class LiveReporter(PlainReporter):
             return Text(f"finished in {_clock(elapsed)} · trials {self.finished}", style="dim")
         current = now - self.trial_started_at if self.trial_started_at is not None else 0.0
         pace = mean_trial_seconds(self.session_seconds, current, self.trial_fraction)
-        left = seconds_left(
+        left = estimate(
             target_trials=self.target_trials,
             time_limit_seconds=self.time_limit,
             finished_trials=self.finished,
@@ -228,7 +243,14 @@ class LiveReporter(PlainReporter):
             elapsed_seconds=elapsed,
         )
         trials = f"{self.finished}/{self.target_trials}" if self.target_trials is not None else str(self.finished)
-        parts = [f"elapsed {_clock(elapsed)}", f"trials {trials}", f"ETA {_clock(left)}" if left is not None else "ETA …"]
+        parts = [f"elapsed {_clock(elapsed)}", f"trials {trials}"]
+        if self.time_limit is not None:
+            parts.append(f"time {_clock(min(elapsed, self.time_limit))}/{_clock(self.time_limit)}")
+        if left.overtime:
+            parts.append("time budget spent, finishing the current trial")
+        elif left.binding and self.target_trials is not None and self.time_limit is not None:
+            parts.append("the time budget binds" if left.binding == "minutes" else "the trial budget binds")
+        parts.append(f"ETA {_clock(left.seconds)}" if left.seconds is not None else "ETA …")
         if self.device:
             parts.append(f"device {self.device}")
         return Text(" · ".join(parts), style="dim")
@@ -241,7 +263,7 @@ class LiveReporter(PlainReporter):
         self.finished = resumed
         self.started = time.monotonic()
         size = "∞" if space.size == float("inf") else f"{int(space.size):,}"
-        self.header = f"{run_id} · {config.search.strategy.name} · {size} candidates"
+        self.header = f"{run_id} · {config.search.strategy.name} · {size} candidates · budget {budget_text(budget)}"
         if resumed:
             self.header += f" · resumed after {resumed} trials"
         self.live.start(refresh=True)

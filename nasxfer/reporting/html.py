@@ -91,6 +91,7 @@ def _summary(report: dict[str, Any]) -> str:
     env = report["env"]
     items = [
         ("name", report["name"]),
+        ("status", report["status"]["text"]),
         ("strategy", report["strategy"]),
         ("backbone", report["backbone"]),
         ("objective", f"{objective['metric']} ({objective['mode']})"),

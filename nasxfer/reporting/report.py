@@ -16,6 +16,7 @@ from nasxfer.search.pareto import pareto_rank
 from nasxfer.search.ranking import leaderboard
 from nasxfer.reporting.importance import parameter_importance
 from nasxfer.search.objectives import objective_of, objectives_of
+from nasxfer.storage.run_status import run_status
 from nasxfer.storage.store import RunStore, list_runs
 from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
 
@@ -48,7 +49,9 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("params", "min"))
     final = _read_json(store.path / "final" / "metrics.json")
     env = _read_json(store.path / "env.json") or {}
-    stopped = [e for e in store.events() if e.get("event") == "search_stopped"]
+    events = list(store.events())
+    stopped = [e for e in events if e.get("event") == "search_stopped"]
+    status = run_status(store.path, events)
     rows = [
         {
             "rank": ranks[r.number],
@@ -76,6 +79,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         "schema": REPORT_SCHEMA,
         "run_id": store.run_id,
         "name": config.name,
+        "status": {**status.as_dict(), "text": status.text(store.run_id)},
         "strategy": config.search.strategy.name,
         "backbone": backbone_of(config, best.values if best else {}),
         "objective": {"metric": objective.metric, "mode": objective.mode},
@@ -137,6 +141,7 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
     lines = [
         f"# nasxfer run `{report['run_id']}`",
         "",
+        f"- status: {report['status']['text']}",
         f"- strategy: {report['strategy']}; backbone: {report['backbone']}; "
         f"objective: {metric} ({report['objective']['mode']})",
         f"- trials: {trials_text(report['trials'])}; {report['epochs_trained']} epochs, "
@@ -219,6 +224,30 @@ def _fmt_metric(row: dict[str, Any], metric: str) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def compare_rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One JSON-able row per report: what ``compare_table`` shows, unformatted (``compare --json``)."""
+    return [
+        {
+            "run_id": report["run_id"],
+            "status": report["status"],
+            "strategy": report["strategy"],
+            "backbone": report["backbone"],
+            "objective": report["objective"],
+            "best": None if report["best"] is None else {"trial": report["best"]["trial"], "metric": report["best"]["metric"]},
+            "trials": report["trials"],
+            "search_seconds": report["search_seconds"],
+            "final_test_accuracy": report["final"]["test_accuracy"] if report["final"] else None,
+            "device": device_text(report["env"]),
+        }
+        for report in reports
+    ]
+
+
+def _short_status(status: dict[str, Any]) -> str:
+    """A status for a table cell: the state, with the pid of a running search."""
+    return f"running (pid {status['pid']})" if status["state"] == "running" else status["state"]
+
+
 def compare_table(reports: list[dict[str, Any]]):
     """A rich Table with one row per report, for ``nasxfer compare``."""
     from rich.markup import escape
@@ -227,17 +256,21 @@ def compare_table(reports: list[dict[str, Any]]):
     objectives = {f"{r['objective']['metric']} ({r['objective']['mode']})" for r in reports}
     shared = objectives.pop() if len(objectives) == 1 else None
     table = Table(title="runs side by side" + (f" · {shared}" if shared else ""))
-    columns = ["run id", "strategy", "backbone", "best", "trials", "time", "final test acc", "device"]
+    columns = ["run id", "status", "strategy", "backbone", "best", "trials", "time", "final test acc", "device"]
     if not shared:  # runs ranked by different metrics: say which, next to the number
-        columns.insert(3, "objective")
+        columns.insert(4, "objective")
     for column in columns:
         numeric = column in ("best", "trials", "time", "final test acc")
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        if column == "run id":  # never shortened or split: people copy it into the next command
+            table.add_column(column, no_wrap=True, min_width=max(len(r["run_id"]) for r in reports))
+        else:
+            table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for report in reports:
         best = report["best"]
         trials = report["trials"]
         cells = [
             escape(report["run_id"]),
+            escape(_short_status(report["status"])),
             escape(report["strategy"]),
             escape(report["backbone"]),
             f"{_fmt(best['metric'])} (#{best['trial']})" if best else "-",
@@ -247,7 +280,7 @@ def compare_table(reports: list[dict[str, Any]]):
             escape(device_text(report["env"])),
         ]
         if not shared:
-            cells.insert(3, f"{report['objective']['metric']} ({report['objective']['mode']})")
+            cells.insert(4, f"{report['objective']['metric']} ({report['objective']['mode']})")
         table.add_row(*cells)
     return table
 

@@ -45,6 +45,7 @@ from nasxfer.search.planning import PlannedTrial, create_planner
 from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
 from nasxfer.search.trial_run import failed_trial
 from nasxfer.search.space import SearchSpace
+from nasxfer.storage.run_status import STOPPED_BY_REQUEST
 from nasxfer.storage.store import RunStore, storage_errors
 from nasxfer.search.trial import TrialRecord, TrialState, epochs_trained, merge_record
 
@@ -154,7 +155,7 @@ class _ParallelSearch:
         while True:
             if self.stop.requested:
                 self.interrupt()
-                stop_reason, interrupted = "stopped by request", True
+                stop_reason, interrupted = STOPPED_BY_REQUEST, True
                 break
             final_reason = final_reason or time_budget_spent(self.config, self.elapsed())
             # Until then launch() fills the free slots, or says why nothing can start now: a

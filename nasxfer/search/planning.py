@@ -87,7 +87,7 @@ class Planner:
             step = decision.next
             if step is None:
                 budget = self.config.search.budget.trials
-                self.stop_reason = "search space exhausted" if self.exhausted else f"trial budget reached ({budget} trials)"
+                self.stop_reason = "search space exhausted" if self.exhausted else f"trial budget reached ({budget} trial{'s' if budget != 1 else ''})"
                 return None
             if isinstance(step, Promotion):
                 return self._promote(history, step, elapsed)

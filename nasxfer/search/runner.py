@@ -26,6 +26,7 @@ from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
 from nasxfer.search.trial import TrialRecord, epochs_trained, merge_record
 from nasxfer.search.trial_run import run_trial
 from nasxfer.storage.faults import crash_point
+from nasxfer.storage.run_status import STOPPED_BY_REQUEST
 from nasxfer.storage.store import RunStore
 
 
@@ -115,7 +116,7 @@ def run_search(
             if stop_reason:
                 break
             if stop.requested:
-                stop_reason, interrupted = "stopped by request", True
+                stop_reason, interrupted = STOPPED_BY_REQUEST, True
                 break
             if pending is not None:
                 plan, pending = pending, None
@@ -126,7 +127,7 @@ def run_search(
                 break
             trial = run_trial(config, store, evaluator, plan, reporter, stop, prune)
             if trial is None:  # stopped mid-trial; its checkpoint is journalled
-                stop_reason, interrupted = "stopped by request", True
+                stop_reason, interrupted = STOPPED_BY_REQUEST, True
                 break
             record(trial)
             stop_reason = too_many_in_a_row(config, history)

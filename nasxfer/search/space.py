@@ -181,6 +181,42 @@ class Dimension:
         return isinstance(value, list) and len(value) == self.repeat and all(self.domain.contains(v) for v in value)
 
 
+def _invalid_everywhere(config, dims, base: dict[str, Any], dim: Dimension, value: Any) -> ConfigError | None:
+    """The error of ``dim = value`` beside the other dimensions' first values, unless a value
+    of one other dimension makes it valid (layers per stage and ops per layer vary together);
+    None when it is valid somewhere. Pairs, not every combination: the check stays linear."""
+    try:
+        config.apply({**base, dim.path: value})
+        return None
+    except ConfigError as exc:
+        first_error = exc
+    for other in dims:
+        if other is dim:
+            continue
+        for other_value, _ in _values_to_check(other, base[other.path]):
+            try:
+                config.apply({**base, dim.path: value, other.path: other_value})
+                return None
+            except ConfigError:
+                continue
+    return first_error
+
+
+def _values_to_check(dim: Dimension, first: Any):
+    """``(value, description)`` for each value of ``dim`` that validation must see once."""
+    domain = dim.domain
+    edges = list(domain.choices) if isinstance(domain, Choice) else [domain.low, domain.high]
+    kind = "choice" if isinstance(domain, Choice) else "range end"
+    for edge in edges:
+        if dim.repeat is None:
+            yield edge, f"{kind} {edge!r}"
+            continue
+        for index in range(dim.repeat):  # one coordinate at a time, the others at the first value
+            value = list(first)
+            value[index] = edge
+            yield value, f"{kind} {edge!r} at position {index}"
+
+
 # --------------------------------------------------------------------------- the space
 
 
@@ -192,9 +228,10 @@ class SearchSpace:
     def from_config(cls, config) -> SearchSpace:
         """Build the space of ``config.search.space`` and check it against the schema.
 
-        Every dimension must name an existing config field, and a candidate made of each
-        dimension's first grid value must validate: a space that cannot produce a valid
-        config fails here, before anything trains.
+        Every dimension must name an existing config field, and every value the space can
+        give must validate: each choice (at each coordinate of a ``repeat``) and both ends of
+        each range, one dimension at a time beside the others' first values. A value that
+        cannot make a valid config fails here, before anything trains, not as a failed trial.
         """
         dims = []
         for path, spec in config.search.space.items():
@@ -202,11 +239,12 @@ class SearchSpace:
             dims.append(Dimension(path, _domain(spec), spec.repeat))
         space = cls(tuple(dims))
         if dims:
-            probe = Candidate({d.path: d.grid()[0] for d in dims})
-            try:
-                config.apply(probe.values)
-            except ConfigError as exc:
-                raise ConfigError(f"search.space: a candidate of this space is not a valid config: {exc}") from None
+            base = {d.path: d.grid()[0] for d in dims}
+            for dim in dims:
+                for value, where in _values_to_check(dim, base[dim.path]):
+                    error = _invalid_everywhere(config, dims, base, dim, value)
+                    if error is not None:
+                        raise ConfigError(f"search.space.{dim.path}: {where} is not a valid config: {error}") from None
         return space
 
     @property

@@ -56,6 +56,28 @@ class RunLock:
         self.release()
 
 
+def current_holder(run_path: Path) -> dict | None:
+    """Who holds the run's lock now (``{pid, host, since}``), or None when nobody does.
+
+    Reads only: a shared, non-blocking flock on a read-only descriptor fails exactly while a
+    writer holds its exclusive one, and a run without a ``.lock`` file was never opened for
+    writing, so nothing is created in a run folder that may be read-only.
+    """
+    try:
+        fd = os.open(Path(run_path) / ".lock", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(fd) or {}
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_holder(fd: int) -> dict:
     try:
         return json.loads(os.pread(fd, 4096, 0) or b"{}")
