@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from nasxfer.config.base import Strict
-from nasxfer.config.messages import _known
+from nasxfer.config.messages import known_name
 from nasxfer.data import DATASET_NAMES
 
 MAX_SYNTHETIC_BYTES = 4 * 10**9
@@ -49,7 +49,7 @@ class DataConfig(Strict):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        return _known(name, DATASET_NAMES, "dataset")
+        return known_name(name, DATASET_NAMES, "dataset")
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataConfig:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nasxfer.config.base import Strict, _stage_count
-from nasxfer.config.messages import _known
+from nasxfer.config.base import Strict, stage_count
+from nasxfer.config.messages import known_name
 from nasxfer.models import SCRATCH_OPS
 from nasxfer.models.backbone_names import DEFAULT_WEIGHTS, check_factory, check_name, normalise_weights
 
@@ -38,7 +38,7 @@ class ScratchConfig(Strict):
     @field_validator("ops")
     @classmethod
     def _known_ops(cls, ops: list[str]) -> list[str]:
-        return [_known(op, SCRATCH_OPS, "op") for op in ops]
+        return [known_name(op, SCRATCH_OPS, "op") for op in ops]
 
     @model_validator(mode="after")
     def _one_op_per_layer(self) -> ScratchConfig:
@@ -152,7 +152,7 @@ class TransferTraining(Strict):
     @field_validator("unfreeze", mode="before")
     @classmethod
     def _stage_count(cls, unfreeze: Any) -> int | str:
-        return _stage_count(unfreeze)
+        return stage_count(unfreeze)
 
 
 class ModelConfig(Strict):

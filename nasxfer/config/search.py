@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nasxfer.config.base import Strict
-from nasxfer.config.messages import _known
+from nasxfer.config.messages import known_name
 
 
 class Dimension(Strict):
@@ -54,18 +54,18 @@ class Dimension(Strict):
                 raise ValueError(f"low ({self.low}) must be below high ({self.high})")
             if self.log and self.low <= 0:
                 raise ValueError("a log range needs low > 0")
-        elif len({_freeze(c) for c in self.choices}) != len(self.choices):
+        elif len({freeze_choice(c) for c in self.choices}) != len(self.choices):
             raise ValueError("choices contain duplicates")
         return self
 
 
-def _freeze(value: Any) -> Any:
+def freeze_choice(value: Any) -> Any:
     # A hashable stand-in for a choice (which may be a list or a mapping), so that
     # duplicate choices can be found with a set.
     if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze_choice(v) for v in value)
     if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+        return tuple(sorted((k, freeze_choice(v)) for k, v in value.items()))
     return value
 
 
@@ -80,7 +80,7 @@ class StrategyConfig(BaseModel):
     def _known_strategy(cls, name: str) -> str:
         from nasxfer.strategies import STRATEGY_NAMES
 
-        return _known(name, STRATEGY_NAMES, "strategy")
+        return known_name(name, STRATEGY_NAMES, "strategy")
 
     @property
     def options(self) -> dict[str, Any]:
@@ -119,7 +119,7 @@ class Objective(Strict):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:
-        return _known(metric, OBJECTIVE_METRICS, "metric")
+        return known_name(metric, OBJECTIVE_METRICS, "metric")
 
 
 class EvaluatorConfig(Strict):
@@ -167,7 +167,7 @@ class SchedulerConfig(Strict):
     def _known_scheduler(cls, name: str) -> str:
         from nasxfer.schedulers import SCHEDULER_NAMES
 
-        return _known(name, SCHEDULER_NAMES, "scheduler")
+        return known_name(name, SCHEDULER_NAMES, "scheduler")
 
 
 class PrunerConfig(Strict):
@@ -181,7 +181,7 @@ class PrunerConfig(Strict):
     @field_validator("name")
     @classmethod
     def _known_pruner(cls, name: str) -> str:
-        return _known(name, ("median",), "pruner")
+        return known_name(name, ("median",), "pruner")
 
 
 class WarmStartConfig(Strict):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nasxfer.config.base import Strict, _stage_count
+from nasxfer.config.base import Strict, stage_count
 
 
 class TrainConfig(Strict):
@@ -77,4 +77,4 @@ class FinetuneConfig(Strict):
     @field_validator("unfreeze", mode="before")
     @classmethod
     def _stage_count(cls, unfreeze: Any) -> int | str | None:
-        return None if unfreeze is None else _stage_count(unfreeze)
+        return None if unfreeze is None else stage_count(unfreeze)
