@@ -113,7 +113,7 @@ OBJECTIVE_METRICS = (
 
 
 class Objective(Strict):
-    metric: str = Field("val_accuracy", description="The metric that ranks trials.")
+    metric: str = Field("val_accuracy", description="The metric that ranks trials: " + ", ".join(OBJECTIVE_METRICS) + ".")
     mode: Literal["max", "min"] = Field("max", description="Whether larger (max) or smaller (min) values of the metric are better.")
 
     @field_validator("metric")
@@ -157,7 +157,7 @@ class SchedulerConfig(Strict):
     ``train.epochs``), and only the best go on. Checks that involve other sections (the
     epochs, the objective, the evaluator) are in ``nasxfer.schedulers.check_scheduler``."""
 
-    name: str
+    name: str = Field(description="The multi-fidelity scheduler: asha, hyperband or successive_halving (see Schedulers).")
     min_epochs: int = Field(1, ge=1, le=10_000, description="Epochs of the first rung; must be below train.epochs.")
     eta: int = Field(3, ge=2, le=100, description="Rungs grow by this factor, and the best 1/eta of a rung go on to the next.")
     brackets: int | None = Field(None, ge=1, le=64, description="hyperband, asha: how many different starting rungs (at most the number of rungs); successive_halving: 1. null: the scheduler's default.")
