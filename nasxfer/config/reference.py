@@ -45,6 +45,11 @@ PRUNER_SUMMARIES = {
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a config file, with every field's description."""
     schema = Config.model_json_schema()
+    # Shorthands a "before" validator expands, which pydantic's schema cannot see:
+    # `backbone: resnet18` and `warm_start: <run-id>` are strings.
+    definitions = schema["$defs"]
+    for section, field in (("ModelConfig", "backbone"), ("SearchConfig", "warm_start")):
+        definitions[section]["properties"][field]["anyOf"].insert(1, {"type": "string"})
     schema["title"] = "nasxfer config"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
