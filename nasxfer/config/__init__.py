@@ -16,6 +16,8 @@ Where each part lives (import every name from ``nasxfer.config`` itself):
 - ``messages``: pydantic errors as one-line messages; the "did you mean" name check
 - ``yaml_io``: YAML 1.2 parsing, reading a config file into a mapping, the size and alias limits
 - ``overrides``: ``--set key=value`` parsing and dotted-path edits of raw config data
+- ``reference``: the Markdown config reference and JSON Schema generated from the models
+  (``nasxfer schema``; import it from ``nasxfer.config.reference``)
 """
 
 # Re-exported so that `from nasxfer.config import X` names every part of the schema in one

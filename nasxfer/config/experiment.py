@@ -77,6 +77,8 @@ class ExecutorConfig(Strict):
 
 
 class Config(Strict):
+    """A whole experiment, as one YAML file of these sections; every key is optional."""
+
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Experiment name; run ids are <name>-<YYYYmmdd-HHMMSS>.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds splits, sampling and initialisation; trial n uses a seed derived from it.")
     data: DataConfig = Field(DataConfig(), description="The dataset: which one, how it is split, loaded and augmented.")
