@@ -160,7 +160,7 @@ class SchedulerConfig(Strict):
     name: str = Field(description="The multi-fidelity scheduler: asha, hyperband or successive_halving (see Schedulers).")
     min_epochs: int = Field(1, ge=1, le=10_000, description="Epochs of the first rung; must be below train.epochs.")
     eta: int = Field(3, ge=2, le=100, description="Rungs grow by this factor, and the best 1/eta of a rung go on to the next.")
-    brackets: int | None = Field(None, ge=1, le=64, description="hyperband, asha: how many different starting rungs (at most the number of rungs); successive_halving: 1. null: the scheduler's default.")
+    brackets: int | None = Field(None, ge=1, le=64, description="hyperband, asha: how many brackets, each starting at a different rung (at most the number of rungs); successive_halving has 1. null: hyperband one per rung, asha 1.")
 
     @field_validator("name")
     @classmethod
