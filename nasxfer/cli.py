@@ -170,6 +170,26 @@ def validate(
         console.print(f"search space size: {int(space.size):,} candidates")
 
 
+class SchemaFormat(str, Enum):
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def schema(
+    format: SchemaFormat = typer.Option(
+        SchemaFormat.markdown, "--format", "-f", help="markdown: the config reference (docs/config.md); json: the JSON Schema (docs/nasxfer.schema.json)."
+    ),
+) -> None:
+    """Print the config reference: every field's type, default and meaning, and each strategy's options.
+
+    Generated from the schema, so it is never out of date. To refresh the checked-in copies: nasxfer schema > docs/config.md, and nasxfer schema --format json > docs/nasxfer.schema.json (the JSON Schema editors use to check and complete configs).
+    """
+    from nasxfer.config.reference import json_text, markdown_reference
+
+    sys.stdout.write(json_text() if format is SchemaFormat.json else markdown_reference())
+
+
 class LogFormat(str, Enum):
     auto = "auto"
     plain = "plain"

@@ -17,16 +17,18 @@ Where each part lives (import every name from ``nasxfer.config`` itself):
 - ``messages``: pydantic errors as one-line messages; the "did you mean" name check
 - ``yaml_io``: YAML 1.2 parsing, reading a config file into a mapping, the size and alias limits
 - ``overrides``: ``--set key=value`` parsing and dotted-path edits of raw config data
+- ``reference``: the Markdown config reference and JSON Schema generated from the models
+  (``nasxfer schema``; import it from ``nasxfer.config.reference``)
 """
 
 # Re-exported so that `from nasxfer.config import X` names every part of the schema in one
-# place, private helpers included: callers never depend on how the package is split. To
+# place, the shared helpers included: callers never depend on how the package is split. To
 # monkeypatch a limit, patch the module that reads it (nasxfer.config.yaml_io.MAX_CONFIG_NODES):
 # rebinding the name here changes nothing.
-from nasxfer.config.base import Strict, _stage_count
+from nasxfer.config.base import Strict, stage_count
 from nasxfer.config.data import MAX_SYNTHETIC_BYTES, DataConfig, SyntheticData
 from nasxfer.config.experiment import Config, ExecutorConfig, OutputConfig, load_config, validate_config
-from nasxfer.config.messages import _known, _unknown_key_message, format_validation_error
+from nasxfer.config.messages import format_validation_error, known_name, unknown_key_message
 from nasxfer.config.model import BackboneConfig, HeadConfig, ModelConfig, ScratchConfig, TransferTraining
 from nasxfer.config.overrides import parse_override, set_path
 from nasxfer.config.search import (
@@ -42,10 +44,10 @@ from nasxfer.config.search import (
     SearchConfig,
     StrategyConfig,
     WarmStartConfig,
-    _freeze,
+    freeze_choice,
 )
 from nasxfer.config.training import FinetuneConfig, TrainConfig
-from nasxfer.config.yaml_io import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, _too_many_nodes, _Yaml12Loader, read_yaml_mapping, safe_load_yaml
+from nasxfer.config.yaml_io import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, Yaml12Loader, read_yaml_mapping, safe_load_yaml, too_many_nodes
 
 __all__ = [
     # the whole config and the ways to get one
@@ -60,4 +62,6 @@ __all__ = [
     "safe_load_yaml", "read_yaml_mapping", "parse_override", "set_path", "format_validation_error",
     # limits and names
     "MAX_CONFIG_BYTES", "MAX_CONFIG_NODES", "MAX_SYNTHETIC_BYTES", "OBJECTIVE_METRICS",
+    # helpers the sections share
+    "known_name", "unknown_key_message", "stage_count", "freeze_choice", "too_many_nodes", "Yaml12Loader",
 ]

@@ -13,7 +13,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _stage_count(unfreeze: Any) -> int | str:
+def stage_count(unfreeze: Any) -> int | str:
     # Shared by model.finetune.unfreeze and finetune.unfreeze, which must accept the same values.
     if unfreeze == "all" or (isinstance(unfreeze, int) and not isinstance(unfreeze, bool) and 0 <= unfreeze <= 1000):
         return unfreeze

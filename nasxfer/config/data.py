@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from nasxfer.config.base import Strict
-from nasxfer.config.messages import _known
+from nasxfer.config.messages import known_name
 from nasxfer.data import DATASET_NAMES
 
 MAX_SYNTHETIC_BYTES = 4 * 10**9
@@ -16,10 +16,10 @@ MAX_SYNTHETIC_BYTES = 4 * 10**9
 class SyntheticData(Strict):
     """Procedural images (class-dependent shapes plus noise) for tests and demos."""
 
-    num_samples: int = Field(600, ge=10, le=1_000_000)
-    num_classes: int = Field(4, ge=2, le=1000)
-    channels: Literal[1, 3] = 3
-    image_size: int = Field(16, ge=4, le=1024)
+    num_samples: int = Field(600, ge=10, le=1_000_000, description="Number of images generated (all splits together).")
+    num_classes: int = Field(4, ge=2, le=1000, description="Number of classes; each has its own shape.")
+    channels: Literal[1, 3] = Field(3, description="Channels per image: 1 (grey) or 3 (RGB).")
+    image_size: int = Field(16, ge=4, le=1024, description="Height and width of each image, in pixels.")
 
     @model_validator(mode="after")
     def _fits_in_memory(self) -> SyntheticData:
@@ -32,24 +32,24 @@ class SyntheticData(Strict):
 
 
 class DataConfig(Strict):
-    dataset: str = "digits"
-    root: str | None = None  # folder of torchvision files or of the ImageFolder tree
-    val_root: str | None = None  # imagefolder: a separate validation folder
-    test_root: str | None = None  # imagefolder: a separate test folder
-    download: bool = False  # torchvision datasets: download into root when missing
-    image_size: int | None = Field(None, ge=4, le=1024)  # resize to this; None keeps native size
-    val_fraction: float = Field(0.2, gt=0, lt=1)
-    test_fraction: float = Field(0.2, gt=0, lt=1)
-    limit: int | None = Field(None, ge=10)  # keep at most this many training images (quick runs)
-    augment: Literal["auto", "none", "flip", "crop", "crop_flip"] = "auto"
-    mode: Literal["auto", "memory", "stream"] = "auto"  # stream: DataLoader with workers
-    num_workers: int = Field(2, ge=0, le=64)
-    synthetic: SyntheticData = SyntheticData()
+    dataset: str = Field("digits", description="Dataset name: digits, synthetic, a torchvision dataset (mnist, fashion_mnist, cifar10, cifar100, svhn) or imagefolder.")
+    root: str | None = Field(None, description="torchvision datasets: their folder (see download); imagefolder: a folder of class folders, or of train/, val/, test/. Relative paths resolve against the working directory.")
+    val_root: str | None = Field(None, description="imagefolder only: a separate folder of class folders for validation.")
+    test_root: str | None = Field(None, description="imagefolder only: a separate folder of class folders for testing.")
+    download: bool = Field(False, description="torchvision datasets: download into root when the files are missing.")
+    image_size: int | None = Field(None, ge=4, le=1024, description="Resize every image to this many pixels square, once at load time; null keeps the native size.")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="Fraction of the data held out for validation (stratified, seeded) where the dataset has no validation split.")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Fraction of the data held out for testing (stratified, seeded) where the dataset has no test split.")
+    limit: int | None = Field(None, ge=10, description="Keep at most this many training images (for quick runs); null keeps all.")
+    augment: Literal["auto", "none", "flip", "crop", "crop_flip"] = Field("auto", description="Training augmentation: auto (random crop, plus flip where flipping keeps the label), none, flip, crop or crop_flip.")
+    mode: Literal["auto", "memory", "stream"] = Field("auto", description="memory: tensors on the training device, augmented there in batches; stream: a DataLoader with num_workers workers; auto picks by dataset size.")
+    num_workers: int = Field(2, ge=0, le=64, description="stream mode: DataLoader worker processes.")
+    synthetic: SyntheticData = Field(SyntheticData(), description="dataset synthetic only: how the procedural images are generated.")
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        return _known(name, DATASET_NAMES, "dataset")
+        return known_name(name, DATASET_NAMES, "dataset")
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataConfig:

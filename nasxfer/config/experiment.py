@@ -29,7 +29,7 @@ from nasxfer.errors import ConfigError
 class OutputConfig(Strict):
     """Extra outputs of a search beyond the run folder's own files."""
 
-    tensorboard: bool = False  # per-epoch scalars under runs/<id>/tensorboard/ (needs `pip install tensorboard`)
+    tensorboard: bool = Field(False, description="Write per-epoch TensorBoard scalars under runs/<id>/tensorboard/ (needs `pip install tensorboard`).")
 
 
 class ExecutorConfig(Strict):
@@ -45,12 +45,12 @@ class ExecutorConfig(Strict):
     ``max_retries`` times, then journalled as failed.
     """
 
-    name: Literal["local", "ray"] = "local"
-    address: str = "local"
-    gpus_per_trial: float | None = Field(None, ge=0, le=64)
-    cpus_per_trial: float = Field(1.0, gt=0, le=1024)
-    max_concurrent: int | None = Field(None, ge=1, le=100_000)
-    max_retries: int = Field(2, ge=0, le=100)
+    name: Literal["local", "ray"] = Field("local", description="local: trials run one at a time in the search's process; ray: several at once as Ray tasks (`pip install 'nasxfer[ray]'`).")
+    address: str = Field("local", description="ray: local (a private Ray runtime on this machine), auto (the cluster this machine belongs to), host:port or ray://host:port.")
+    gpus_per_trial: float | None = Field(None, ge=0, le=64, description="ray: GPUs each trial reserves; fractions share a GPU (0.5: two trials per GPU). null: 1 when the cluster has GPUs and train.device may use CUDA, else 0.")
+    cpus_per_trial: float = Field(1.0, gt=0, le=1024, description="ray: CPUs each trial reserves.")
+    max_concurrent: int | None = Field(None, ge=1, le=100_000, description="ray: at most this many trials at once; null: as many as the cluster's CPUs and GPUs hold.")
+    max_retries: int = Field(2, ge=0, le=100, description="ray: times a trial whose worker or node died is re-queued before it is journalled as failed.")
 
     @field_validator("address")
     @classmethod
@@ -77,15 +77,17 @@ class ExecutorConfig(Strict):
 
 
 class Config(Strict):
-    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    search: SearchConfig = SearchConfig()
-    train: TrainConfig = TrainConfig()
-    finetune: FinetuneConfig = FinetuneConfig()
-    output: OutputConfig = OutputConfig()
-    executor: ExecutorConfig = ExecutorConfig()
+    """A whole experiment, as one YAML file of these sections; every key is optional."""
+
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Experiment name; run ids are <name>-<YYYYmmdd-HHMMSS>.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds splits, sampling and initialisation; trial n uses a seed derived from it.")
+    data: DataConfig = Field(DataConfig(), description="The dataset: which one, how it is split, loaded and augmented.")
+    model: ModelConfig = Field(ModelConfig(), description="The network: searched from scratch, or a pretrained backbone with a head.")
+    search: SearchConfig = Field(SearchConfig(), description="The search: space, strategy, budget, objectives, constraints, schedulers.")
+    train: TrainConfig = Field(TrainConfig(), description="How each trial trains.")
+    finetune: FinetuneConfig = Field(FinetuneConfig(), description="How `nasxfer finetune` retrains the winner on train+val.")
+    output: OutputConfig = Field(OutputConfig(), description="Extra outputs of a search beyond the run folder's own files.")
+    executor: ExecutorConfig = Field(ExecutorConfig(), description="Where trials run: in this process, or in parallel on Ray.")
 
     @model_validator(mode="after")
     def _space_fits_model_kind(self) -> Config:
@@ -136,4 +138,4 @@ def validate_config(data: Mapping[str, Any]) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError(format_validation_error(exc, Config)) from None

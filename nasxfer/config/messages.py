@@ -1,7 +1,7 @@
 """One-line messages for config problems: pydantic's errors become ``field.path: problem (fix)``.
 
 ``format_validation_error`` turns a ``ValidationError`` into the text of a ``ConfigError``;
-``_known`` is the validators' check of a name against its choices, with a "did you mean".
+``known_name`` is the validators' check of a name against its choices, with a "did you mean".
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ import typing
 from pydantic import BaseModel, ValidationError
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """The first error as one line, ``field.path: what is wrong (fix)``, plus a count of the rest."""
+def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> str:
+    """The first error as one line, ``field.path: what is wrong (fix)``, plus a count of the rest.
+
+    ``root`` is the model that was validated (``Config``): unknown keys are looked up in it.
+    """
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = [str(p) for p in first["loc"]]
     field = ".".join(loc) or "config"
     kind = first["type"]
     if kind == "extra_forbidden":
-        message = _unknown_key_message(loc)
+        message = unknown_key_message(root, loc)
     elif kind == "missing":
         message = "is required"
     else:
@@ -37,11 +40,9 @@ def format_validation_error(exc: ValidationError) -> str:
     return f"{field}: {message}{more}"
 
 
-def _unknown_key_message(loc: list[str]) -> str:
-    # Imported here, not at the top: experiment.py imports this module to format its errors.
-    from nasxfer.config.experiment import Config
-
-    model: type[BaseModel] = Config
+def unknown_key_message(root: type[BaseModel], loc: list[str]) -> str:
+    """``unknown key`` at ``loc`` inside ``root``, with the allowed keys and the closest one."""
+    model = root
     for part in loc[:-1]:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
@@ -57,7 +58,7 @@ def _unknown_key_message(loc: list[str]) -> str:
     return f"unknown key{hint} (allowed: {', '.join(allowed)})"
 
 
-def _known(name: str, choices: tuple[str, ...], what: str) -> str:
+def known_name(name: str, choices: tuple[str, ...], what: str) -> str:
     """``name`` if it is one of ``choices``, else a ``ValueError`` naming the closest one."""
     if name in choices:
         return name

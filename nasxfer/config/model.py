@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nasxfer.config.base import Strict, _stage_count
-from nasxfer.config.messages import _known
+from nasxfer.config.base import Strict, stage_count
+from nasxfer.config.messages import known_name
 from nasxfer.models import SCRATCH_OPS
 from nasxfer.models.backbone_names import DEFAULT_WEIGHTS, check_factory, check_name, normalise_weights
 
@@ -23,10 +23,10 @@ class ScratchConfig(Strict):
     ``stem_channels * 2**(i+1)`` channels (NAS-Bench-Macro's layout).
     """
 
-    stem_channels: int = Field(16, ge=1, le=1024)
-    stages: list[int] = Field(default_factory=lambda: [2, 2], min_length=1, max_length=8)
-    ops: list[str] = Field(default_factory=lambda: ["mbconv_k3_e3"] * 4, min_length=1)
-    head_channels: int = Field(128, ge=1, le=8192)
+    stem_channels: int = Field(16, ge=1, le=1024, description="Channels of the stem convolution; stage i has stem_channels * 2**(i+1) channels.")
+    stages: list[int] = Field(default_factory=lambda: [2, 2], min_length=1, max_length=8, description="Layers per stage (1 to 32 each); the first layer of each stage has stride 2.")
+    ops: list[str] = Field(default_factory=lambda: ["mbconv_k3_e3"] * 4, min_length=1, description="One op per layer (as many as sum(stages)), from nasxfer.models.SCRATCH_OPS.")
+    head_channels: int = Field(128, ge=1, le=8192, description="Channels of the 1x1 convolution before pooling and the linear classifier.")
 
     @field_validator("stages")
     @classmethod
@@ -38,7 +38,7 @@ class ScratchConfig(Strict):
     @field_validator("ops")
     @classmethod
     def _known_ops(cls, ops: list[str]) -> list[str]:
-        return [_known(op, SCRATCH_OPS, "op") for op in ops]
+        return [known_name(op, SCRATCH_OPS, "op") for op in ops]
 
     @model_validator(mode="after")
     def _one_op_per_layer(self) -> ScratchConfig:
@@ -61,12 +61,12 @@ class BackboneConfig(Strict):
     preprocessing.
     """
 
-    name: str | None = None
-    factory: str | None = None
-    weights: str = DEFAULT_WEIGHTS
-    image_size: int | None = Field(None, ge=8, le=1024)
-    mean: list[float] | None = Field(None, min_length=1, max_length=3)
-    std: list[float] | None = Field(None, min_length=1, max_length=3)
+    name: str | None = Field(None, description="A torchvision model (resnet18), a CIFAR ResNet (resnet20/32/44/56/110), timm:<name>, or run:<run-id> (an earlier run's model). Give this or factory.")
+    factory: str | None = Field(None, description="package.module:function returning a module, for any other backbone (instead of name).")
+    weights: str = Field(DEFAULT_WEIGHTS, description="DEFAULT or a torchvision weights name (IMAGENET1K_V2), none (random init), or a checkpoint file path (relative to the working directory).")
+    image_size: int | None = Field(None, ge=8, le=1024, description="Input size in pixels, overriding the backbone's own preprocessing.")
+    mean: list[float] | None = Field(None, min_length=1, max_length=3, description="Per-channel normalisation mean, overriding the backbone's.")
+    std: list[float] | None = Field(None, min_length=1, max_length=3, description="Per-channel normalisation std (positive), overriding the backbone's.")
 
     @model_validator(mode="before")
     @classmethod
@@ -117,11 +117,11 @@ class HeadConfig(Strict):
     ``avg``, ``max`` or ``avg+max`` (both, concatenated).
     """
 
-    pooling: Literal["avg", "max", "avg+max"] = "avg"
-    hidden: list[int] = Field(default_factory=list, max_length=8)
-    activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
-    norm: Literal["none", "batch", "layer"] = "none"
-    dropout: float = Field(0.0, ge=0, lt=1)
+    pooling: Literal["avg", "max", "avg+max"] = Field("avg", description="How the feature map becomes a vector: avg, max or avg+max (both, concatenated).")
+    hidden: list[int] = Field(default_factory=list, max_length=8, description="Widths of the hidden layers (each linear -> norm -> activation -> dropout); [] is a linear head.")
+    activation: Literal["relu", "gelu", "silu", "tanh"] = Field("relu", description="Activation of the hidden layers.")
+    norm: Literal["none", "batch", "layer"] = Field("none", description="Normalisation of the hidden layers: none, batch or layer.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout probability after each hidden layer and before the final linear layer.")
 
     @field_validator("hidden")
     @classmethod
@@ -143,26 +143,26 @@ class TransferTraining(Strict):
     alpha) augment those features instead.
     """
 
-    unfreeze: int | Literal["all"] = 0
-    backbone_lr_mult: float = Field(0.1, gt=0, le=10)
-    feature_cache: Literal["auto", "off"] = "auto"
-    feature_noise: float = Field(0.0, ge=0, le=10)
-    feature_mixup: float = Field(0.0, ge=0, le=10)
+    unfreeze: int | Literal["all"] = Field(0, description="Backbone stages that train, counted from the top: 0 is a linear probe (only the head trains), all trains everything. Frozen stages stay in eval mode.")
+    backbone_lr_mult: float = Field(0.1, gt=0, le=10, description="The backbone's learning rate as a multiple of the head's (train.lr).")
+    feature_cache: Literal["auto", "off"] = Field("auto", description="auto: the heads of fully frozen backbones train on cached features (no image augmentation then); off: always run the backbone.")
+    feature_noise: float = Field(0.0, ge=0, le=10, description="Cached features only: Gaussian noise added to each feature, in units of its std.")
+    feature_mixup: float = Field(0.0, ge=0, le=10, description="Cached features only: mixup of features with this Beta alpha; 0 turns it off.")
 
     @field_validator("unfreeze", mode="before")
     @classmethod
     def _stage_count(cls, unfreeze: Any) -> int | str:
-        return _stage_count(unfreeze)
+        return stage_count(unfreeze)
 
 
 class ModelConfig(Strict):
     """Transfer or scratch: with ``backbone`` set a trial trains ``head`` on that backbone
     (``finetune`` says how) and ``scratch`` is unused; without it, ``scratch`` is the network."""
 
-    backbone: BackboneConfig | None = None
-    head: HeadConfig = HeadConfig()
-    finetune: TransferTraining = TransferTraining()
-    scratch: ScratchConfig = ScratchConfig()
+    backbone: BackboneConfig | None = Field(None, description="A pretrained trunk to transfer from; null searches the scratch network instead. `backbone: resnet18` is short for {name: resnet18}.")
+    head: HeadConfig = Field(HeadConfig(), description="Transfer models: the classifier on the backbone's features.")
+    finetune: TransferTraining = Field(TransferTraining(), description="Transfer models: how a trial trains the backbone.")
+    scratch: ScratchConfig = Field(ScratchConfig(), description="The network searched from scratch; unused when backbone is set.")
 
     @property
     def kind(self) -> Literal["transfer", "scratch"]:

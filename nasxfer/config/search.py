@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nasxfer.config.base import Strict
-from nasxfer.config.messages import _known
+from nasxfer.config.messages import known_name
 
 
 class Dimension(Strict):
@@ -24,13 +24,13 @@ class Dimension(Strict):
     ``grid`` is how many points a float range contributes to a grid search.
     """
 
-    choices: list[Any] | None = Field(None, min_length=1)
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    integer: bool | None = None  # default: integer when low and high are both integers
-    repeat: int | None = Field(None, ge=1, le=64)
-    grid: int = Field(3, ge=2, le=100)
+    choices: list[Any] | None = Field(None, min_length=1, description="The values the field takes (any YAML values, no duplicates); give this or low and high.")
+    low: float | None = Field(None, description="Lower end of a numeric range (inclusive).")
+    high: float | None = Field(None, description="Upper end of a numeric range (inclusive).")
+    log: bool = Field(False, description="Sample the range on a log scale (needs low > 0).")
+    integer: bool | None = Field(None, description="Whether the range holds integers; null: integers when low and high are both written as integers.")
+    repeat: int | None = Field(None, ge=1, le=64, description="Make the field a list of this many items that vary independently (one op per layer).")
+    grid: int = Field(3, ge=2, le=100, description="Grid search: how many evenly spaced points a float range contributes.")
 
     @model_validator(mode="before")
     @classmethod
@@ -54,18 +54,18 @@ class Dimension(Strict):
                 raise ValueError(f"low ({self.low}) must be below high ({self.high})")
             if self.log and self.low <= 0:
                 raise ValueError("a log range needs low > 0")
-        elif len({_freeze(c) for c in self.choices}) != len(self.choices):
+        elif len({freeze_choice(c) for c in self.choices}) != len(self.choices):
             raise ValueError("choices contain duplicates")
         return self
 
 
-def _freeze(value: Any) -> Any:
+def freeze_choice(value: Any) -> Any:
     # A hashable stand-in for a choice (which may be a list or a mapping), so that
     # duplicate choices can be found with a set.
     if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze_choice(v) for v in value)
     if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+        return tuple(sorted((k, freeze_choice(v)) for k, v in value.items()))
     return value
 
 
@@ -73,14 +73,14 @@ class StrategyConfig(BaseModel):
     """``name`` picks a registered strategy; any other key is that strategy's option."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str = "random"
+    name: str = Field("random", description="The search strategy; every other key of search.strategy is one of its options (see Strategy options).")
 
     @field_validator("name")
     @classmethod
     def _known_strategy(cls, name: str) -> str:
         from nasxfer.strategies import STRATEGY_NAMES
 
-        return _known(name, STRATEGY_NAMES, "strategy")
+        return known_name(name, STRATEGY_NAMES, "strategy")
 
     @property
     def options(self) -> dict[str, Any]:
@@ -89,8 +89,8 @@ class StrategyConfig(BaseModel):
 
 class Budget(Strict):
     # candidates: a trial a scheduler pauses and promotes counts once, whatever its rungs
-    trials: int | None = Field(20, ge=1, le=1_000_000)
-    minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
+    trials: int | None = Field(20, ge=1, le=1_000_000, description="Stop after this many trials (candidates: a trial a scheduler pauses and promotes counts once); null: no trial limit.")
+    minutes: float | None = Field(None, gt=0, le=60 * 24 * 365, description="Stop starting trials after this many minutes (the running trial finishes); null: no time limit.")
 
     @model_validator(mode="after")
     def _some_limit(self) -> Budget:
@@ -113,13 +113,13 @@ OBJECTIVE_METRICS = (
 
 
 class Objective(Strict):
-    metric: str = "val_accuracy"
-    mode: Literal["max", "min"] = "max"
+    metric: str = Field("val_accuracy", description="The metric that ranks trials: " + ", ".join(OBJECTIVE_METRICS) + ".")
+    mode: Literal["max", "min"] = Field("max", description="Whether larger (max) or smaller (min) values of the metric are better.")
 
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:
-        return _known(metric, OBJECTIVE_METRICS, "metric")
+        return known_name(metric, OBJECTIVE_METRICS, "metric")
 
 
 class EvaluatorConfig(Strict):
@@ -129,27 +129,27 @@ class EvaluatorConfig(Strict):
     path resolves against the current directory of the command that runs the search.
     """
 
-    table: str | None = None
+    table: str | None = Field(None, description="A NAS-Bench-Macro-format JSON file of results per architecture: trials are looked up instead of trained. Relative paths resolve against the working directory; null trains for real.")
 
 
 class Constraints(Strict):
     """Limits checked on the untrained network, before any training: a candidate that
     breaks one is journalled as rejected and costs nothing."""
 
-    max_params: float | None = Field(None, gt=0)
-    max_flops: float | None = Field(None, gt=0)  # per image, a multiply-accumulate counting 2
-    max_latency_ms: float | None = Field(None, gt=0)  # median, per batch of search.latency.batch_size
-    max_memory_mb: float | None = Field(None, gt=0)  # one training step at train.batch_size
+    max_params: float | None = Field(None, gt=0, description="Reject candidates with more parameters than this.")
+    max_flops: float | None = Field(None, gt=0, description="Reject candidates with more FLOPs per image than this (a multiply-accumulate counts 2).")
+    max_latency_ms: float | None = Field(None, gt=0, description="Reject candidates whose median latency, in milliseconds per batch of search.latency.batch_size, is above this.")
+    max_memory_mb: float | None = Field(None, gt=0, description="Reject candidates whose training step at train.batch_size needs more memory than this, in megabytes.")
 
     def active(self) -> dict[str, float]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class LatencyConfig(Strict):
-    device: Literal["trial", "cpu"] = "trial"  # where latency is measured
-    batch_size: int = Field(1, ge=1, le=4096)
-    warmup: int = Field(3, ge=0, le=1000)
-    repeats: int = Field(10, ge=1, le=10_000)
+    device: Literal["trial", "cpu"] = Field("trial", description="Where latency is measured: trial (the trial's training device) or cpu.")
+    batch_size: int = Field(1, ge=1, le=4096, description="Images per timed forward pass.")
+    warmup: int = Field(3, ge=0, le=1000, description="Untimed forward passes before timing.")
+    repeats: int = Field(10, ge=1, le=10_000, description="Timed forward passes; latency_ms is their median, latency_p90_ms their 90th percentile.")
 
 
 class SchedulerConfig(Strict):
@@ -157,31 +157,31 @@ class SchedulerConfig(Strict):
     ``train.epochs``), and only the best go on. Checks that involve other sections (the
     epochs, the objective, the evaluator) are in ``nasxfer.schedulers.check_scheduler``."""
 
-    name: str
-    min_epochs: int = Field(1, ge=1, le=10_000)  # the first rung
-    eta: int = Field(3, ge=2, le=100)  # rungs grow by this factor; the best 1/eta go on
-    brackets: int | None = Field(None, ge=1, le=64)  # hyperband, asha: how many starting rungs
+    name: str = Field(description="The multi-fidelity scheduler: asha, hyperband or successive_halving (see Schedulers).")
+    min_epochs: int = Field(1, ge=1, le=10_000, description="Epochs of the first rung; must be below train.epochs.")
+    eta: int = Field(3, ge=2, le=100, description="Rungs grow by this factor, and the best 1/eta of a rung go on to the next.")
+    brackets: int | None = Field(None, ge=1, le=64, description="hyperband, asha: how many brackets, each starting at a different rung (at most the number of rungs); successive_halving has 1. null: hyperband one per rung, asha 1.")
 
     @field_validator("name")
     @classmethod
     def _known_scheduler(cls, name: str) -> str:
         from nasxfer.schedulers import SCHEDULER_NAMES
 
-        return _known(name, SCHEDULER_NAMES, "scheduler")
+        return known_name(name, SCHEDULER_NAMES, "scheduler")
 
 
 class PrunerConfig(Strict):
     """Stops a trial after an epoch at which it is worse than the median of the complete
     trials at that epoch (``nasxfer.schedulers.pruning``)."""
 
-    name: str = "median"
-    warmup_epochs: int = Field(1, ge=0, le=10_000)  # never prune at or before this epoch
-    min_trials: int = Field(3, ge=1, le=100_000)  # complete trials needed at an epoch before pruning there
+    name: str = Field("median", description="The pruner; median is the only one.")
+    warmup_epochs: int = Field(1, ge=0, le=10_000, description="Never prune at or before this epoch.")
+    min_trials: int = Field(3, ge=1, le=100_000, description="Complete trials needed at an epoch before any trial is pruned there.")
 
     @field_validator("name")
     @classmethod
     def _known_pruner(cls, name: str) -> str:
-        return _known(name, ("median",), "pruner")
+        return known_name(name, ("median",), "pruner")
 
 
 class WarmStartConfig(Strict):
@@ -190,8 +190,8 @@ class WarmStartConfig(Strict):
     ``search.warm_start: <run-id>`` is short for ``{run: <run-id>}``.
     """
 
-    run: str
-    top: int = Field(5, ge=1, le=10_000)
+    run: str = Field(description="The id of the earlier run whose best trials start this search.")
+    top: int = Field(5, ge=1, le=10_000, description="How many of that run's best trials are trained first.")
 
     @model_validator(mode="before")
     @classmethod
@@ -200,20 +200,20 @@ class WarmStartConfig(Strict):
 
 
 class SearchConfig(Strict):
-    strategy: StrategyConfig = StrategyConfig()
-    evaluator: EvaluatorConfig = EvaluatorConfig()
-    space: dict[str, Dimension] = Field(default_factory=dict)
-    budget: Budget = Budget()
-    objective: Objective = Objective()
+    strategy: StrategyConfig = Field(StrategyConfig(), description="How candidates are proposed: the strategy's name and its options.")
+    evaluator: EvaluatorConfig = Field(EvaluatorConfig(), description="How trials are evaluated: trained for real, or looked up in a results table.")
+    space: dict[str, Dimension] = Field(default_factory=dict, description="The searched fields: dotted config paths (train.lr, model.scratch.ops) and their domains; {} searches nothing.")
+    budget: Budget = Field(Budget(), description="When the search ends.")
+    objective: Objective = Field(Objective(), description="The metric that ranks trials and its direction.")
     # Several objectives make the search multi-objective: trials are ranked by Pareto front.
-    objectives: list[Objective] | None = Field(None, min_length=1, max_length=4)
-    constraints: Constraints = Constraints()
-    latency: LatencyConfig = LatencyConfig()
-    max_failures: int = Field(3, ge=1, le=1000)  # this many failed trials in a row end the run
-    max_rejects: int = Field(100, ge=1, le=1_000_000)  # this many rejected candidates in a row end it
-    scheduler: SchedulerConfig | None = None  # None: every trial trains train.epochs
-    pruner: PrunerConfig | None = None
-    warm_start: WarmStartConfig | None = None
+    objectives: list[Objective] | None = Field(None, min_length=1, max_length=4, description="Several objectives make the search multi-objective (trials ranked by Pareto front); the first is the primary one and replaces objective.")
+    constraints: Constraints = Field(Constraints(), description="Limits checked on the untrained network before any training: a candidate breaking one is rejected and costs nothing.")
+    latency: LatencyConfig = Field(LatencyConfig(), description="How latency_ms and latency_p90_ms are measured (objectives and constraints).")
+    max_failures: int = Field(3, ge=1, le=1000, description="This many failed trials in a row end the search.")
+    max_rejects: int = Field(100, ge=1, le=1_000_000, description="This many candidates in a row rejected by the constraints end the search.")
+    scheduler: SchedulerConfig | None = Field(None, description="Multi-fidelity: train trials to rungs of min_epochs * eta^k epochs and promote only the best; null: every trial trains train.epochs.")
+    pruner: PrunerConfig | None = Field(None, description="Stop a trial after an epoch at which it is worse than the median of the complete trials at that epoch; null: never prune.")
+    warm_start: WarmStartConfig | None = Field(None, description="Train an earlier run's best candidates first; a run id alone is short for {run: <run-id>}.")
 
     @model_validator(mode="before")
     @classmethod

@@ -6,29 +6,29 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nasxfer.config.base import Strict, _stage_count
+from nasxfer.config.base import Strict, stage_count
 
 
 class TrainConfig(Strict):
-    epochs: int = Field(8, ge=1, le=10_000)
-    batch_size: int = Field(128, ge=1, le=65_536)
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(0.1, gt=0, le=10)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = True
-    weight_decay: float = Field(5e-4, ge=0, le=1)
-    warmup_epochs: float = Field(0.0, ge=0, le=1000)
-    schedule: Literal["cosine", "constant"] = "cosine"
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    channels_last: Literal["auto", "on", "off"] = "auto"
-    cudnn_benchmark: bool = True  # CUDA: let cuDNN time its kernels for the (fixed) input shape
+    epochs: int = Field(8, ge=1, le=10_000, description="Epochs each trial trains (with a scheduler: the last rung).")
+    batch_size: int = Field(128, ge=1, le=65_536, description="Images per training step.")
+    optimizer: Literal["sgd", "adamw"] = Field("sgd", description="sgd (momentum, Nesterov when nesterov is true) or adamw.")
+    lr: float = Field(0.1, gt=0, le=10, description="Peak learning rate (after warm-up).")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd: momentum factor.")
+    nesterov: bool = Field(True, description="sgd: use Nesterov momentum.")
+    weight_decay: float = Field(5e-4, ge=0, le=1, description="Weight decay; never applied to biases and norm weights.")
+    warmup_epochs: float = Field(0.0, ge=0, le=1000, description="Epochs of linear learning-rate warm-up (fractions allowed); must be below epochs.")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="Learning-rate schedule after warm-up: cosine decay or constant.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy loss.")
+    amp: Literal["auto", "bf16", "fp16", "off"] = Field("auto", description="Mixed precision: auto (bf16 on CUDA that supports it, else fp16 with loss scaling; fp32 on CPU), bf16, fp16 or off.")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
+    channels_last: Literal["auto", "on", "off"] = Field("auto", description="Channels-last memory format: auto (on for CUDA), on or off.")
+    cudnn_benchmark: bool = Field(True, description="CUDA: let cuDNN time its kernels for the trial's fixed input shape.")
     # CUDA: capture the training step once and replay it per batch (nasxfer.training.cuda_graphs).
     # auto and on graph on CUDA where the step can be captured and train eagerly elsewhere;
     # on also refuses a config that can never be graphed. Off by default until measured on
     # a GPU (README, Performance).
-    cuda_graphs: Literal["auto", "on", "off"] = "off"
+    cuda_graphs: Literal["auto", "on", "off"] = Field("off", description="CUDA: capture the training step once and replay it per batch. auto and on graph where the step can be captured and train eagerly elsewhere; on also rejects amp: fp16.")
 
     @field_validator("device")
     @classmethod
@@ -56,25 +56,25 @@ class TrainConfig(Strict):
 class FinetuneConfig(Strict):
     """How ``nasxfer finetune`` retrains the winner on train+val; unset fields follow ``train``."""
 
-    epochs: int = Field(30, ge=1, le=10_000)
-    lr: float | None = Field(None, gt=0, le=10)
-    batch_size: int | None = Field(None, ge=1, le=65_536)
-    warmup_epochs: float | None = Field(None, ge=0, le=1000)
+    epochs: int = Field(30, ge=1, le=10_000, description="Epochs of the final training (the second phase, for LP-FT).")
+    lr: float | None = Field(None, gt=0, le=10, description="Learning rate; null: train.lr.")
+    batch_size: int | None = Field(None, ge=1, le=65_536, description="Images per step; null: train.batch_size.")
+    warmup_epochs: float | None = Field(None, ge=0, le=1000, description="Epochs of linear warm-up; null: train.warmup_epochs.")
     # LP-FT for transfer models: train the head alone for head_epochs (backbone frozen, at
     # head_lr), then for epochs with `unfreeze` backbone stages training (default: as the
     # trial did, model.finetune.unfreeze). 0 head_epochs skips the head phase.
-    head_epochs: int = Field(0, ge=0, le=10_000)
-    head_lr: float | None = Field(None, gt=0, le=10)
-    unfreeze: int | Literal["all"] | None = None
+    head_epochs: int = Field(0, ge=0, le=10_000, description="Transfer models: LP-FT's first phase, epochs training the head alone on a frozen backbone; 0 skips it.")
+    head_lr: float | None = Field(None, gt=0, le=10, description="Transfer models: learning rate of the head-only phase; null: finetune.lr.")
+    unfreeze: int | Literal["all"] | None = Field(None, description="Transfer models: backbone stages that train in the final phase (0 to 1000, or all); null: as the trial did (model.finetune.unfreeze).")
     # Early stopping: hold this fraction of train+val out, keep the epoch that scores best
     # on it (0 trains on everything and keeps the last epoch); stop after `patience`
     # epochs without improvement (None: train every epoch, still keep the best).
-    holdout: float = Field(0.1, ge=0, lt=0.5)
-    patience: int | None = Field(None, ge=1, le=10_000)
-    seeds: int = Field(1, ge=1, le=100)  # train this many times with different seeds; report mean ± std
-    compile: bool = False  # torch.compile the final model (never done per trial: compiling costs minutes)
+    holdout: float = Field(0.1, ge=0, lt=0.5, description="Early stopping: fraction of train+val held out to keep the best epoch; 0 trains on everything and keeps the last epoch.")
+    patience: int | None = Field(None, ge=1, le=10_000, description="Early stopping: stop after this many epochs without improvement on the holdout; null trains every epoch (still keeping the best).")
+    seeds: int = Field(1, ge=1, le=100, description="Train this many times (seeds seed, seed+1, ...) and report the test mean and std; the first seed's model is kept.")
+    compile: bool = Field(False, description="torch.compile the final model (never done per trial: compiling costs minutes).")
 
     @field_validator("unfreeze", mode="before")
     @classmethod
     def _stage_count(cls, unfreeze: Any) -> int | str | None:
-        return None if unfreeze is None else _stage_count(unfreeze)
+        return None if unfreeze is None else stage_count(unfreeze)

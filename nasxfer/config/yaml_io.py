@@ -19,22 +19,22 @@ MAX_CONFIG_BYTES = 1_000_000  # a config is a page of YAML; anything bigger is a
 MAX_CONFIG_NODES = 100_000  # counted with aliases expanded: stops "billion laughs" documents
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+class Yaml12Loader(yaml.SafeLoader):
     """``safe_load`` with YAML 1.2 booleans: only true/false, so ``amp: off`` stays a string."""
 
 
-_Yaml12Loader.yaml_implicit_resolvers = {
+Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Yaml12Loader.add_implicit_resolver(
+Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
 
 def safe_load_yaml(text: str):
     """Parse YAML safely (no object construction) with YAML 1.2 booleans."""
-    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
@@ -56,14 +56,14 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config: '{path}' is not valid YAML{where}: {problem}") from None
     if data is None:
         raise ConfigError(f"config: '{path}' is empty (start from configs/quickstart.yaml)")
-    if _too_many_nodes(data):
+    if too_many_nodes(data):
         raise ConfigError(f"config: '{path}' expands to over {MAX_CONFIG_NODES:,} values (YAML aliases?)")
     if not isinstance(data, dict):
         raise ConfigError(f"config: '{path}' must be a YAML mapping of sections (name, data, model, …)")
     return data
 
 
-def _too_many_nodes(data: Any) -> bool:
+def too_many_nodes(data: Any) -> bool:
     """Count values as a validator would visit them (aliases expanded), stopping early."""
     budget = MAX_CONFIG_NODES
     stack = [data]

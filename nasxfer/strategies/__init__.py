@@ -25,13 +25,18 @@ _REGISTRY: dict[str, str] = {
 STRATEGY_NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
 
 
+def strategy_class(name: str) -> type:
+    """The strategy class registered as ``name``; imports its module (which imports no optimiser library)."""
+    module_name, _, class_name = _REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def create_strategy(name: str, space, seed: int, objective, options: dict[str, Any] | None = None, objectives=None):
     """Instantiate the strategy ``name``; its options are validated by its ``Options`` model.
 
     ``objective`` is the primary objective; ``objectives`` (when several) makes the search
     multi-objective for the strategies that support it."""
-    module_name, _, class_name = _REGISTRY[name].partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = strategy_class(name)
     strategy = cls(space=space, seed=seed, objective=objective, options=cls.parse_options(options or {}))
     strategy.objectives = tuple(objectives) if objectives else (objective,)
     return strategy

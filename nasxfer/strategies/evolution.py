@@ -33,8 +33,8 @@ _TOURNAMENTS = 10  # tournaments tried before giving up on mutation for this pro
 
 
 class EvolutionOptions(NoOptions):
-    population: int = Field(10, ge=2, le=100_000)  # size of the aging window of recent trials
-    sample: int = Field(5, ge=1, le=100_000)  # tournament size
+    population: int = Field(10, ge=2, le=100_000, description="Size of the aging window: the most recent complete trials that parents are drawn from; proposals are random until this many trials completed.")
+    sample: int = Field(5, ge=1, le=100_000, description="Tournament size: contenders drawn from the population, the best of which is the parent (at most population).")
 
     @model_validator(mode="after")
     def _sample_within_population(self) -> EvolutionOptions:

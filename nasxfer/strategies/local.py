@@ -30,7 +30,7 @@ from nasxfer.search.trial import TrialRecord
 
 
 class LocalOptions(NoOptions):
-    initial: int = Field(10, ge=1, le=100_000)  # random samples before the first climb
+    initial: int = Field(10, ge=1, le=100_000, description="Random samples before the first climb, which starts from the best of them.")
 
 
 class LocalSearch(Strategy):

@@ -24,8 +24,8 @@ _OLD_GENERATION_KEY = "nsga2:generation"
 
 
 class NSGA2Options(NoOptions):
-    population: int = Field(10, ge=2, le=100_000)  # trials per generation
-    crossover_prob: float = Field(0.9, ge=0, le=1)  # chance a child is a crossover, not a copy
+    population: int = Field(10, ge=2, le=100_000, description="Trials per generation (the first generation is random).")
+    crossover_prob: float = Field(0.9, ge=0, le=1, description="Probability that a child is a crossover of two parents rather than a copy of one.")
 
 
 class NSGA2(OptunaStrategy):

@@ -36,9 +36,9 @@ _DRAWS = 100
 
 
 class ReinforceOptions(NoOptions):
-    learning_rate: float = Field(1.0, gt=0, le=100)  # step per trial, in units of the advantage
-    baseline_decay: float = Field(0.9, ge=0, lt=1)  # weight of the past in the reward baseline
-    entropy: float = Field(0.1, ge=0, le=10)  # bonus that keeps the policy from collapsing early
+    learning_rate: float = Field(1.0, gt=0, le=100, description="Step of the policy's logits per trial, in units of the normalised advantage.")
+    baseline_decay: float = Field(0.9, ge=0, lt=1, description="Weight of the past in the moving-average reward baseline.")
+    entropy: float = Field(0.1, ge=0, le=10, description="Entropy bonus that keeps the policy from collapsing early; 0 turns it off.")
 
 
 class Policy:

@@ -9,9 +9,9 @@ from nasxfer.strategies.optuna_bridge import OptunaStrategy, import_optuna
 
 
 class TPEOptions(NoOptions):
-    startup: int = Field(10, ge=1, le=100_000)  # random trials before the model is used
-    candidates: int = Field(24, ge=1, le=10_000)  # samples from l(x) scored by l(x)/g(x) per ask
-    multivariate: bool = True  # one joint density over all coordinates, not one per coordinate
+    startup: int = Field(10, ge=1, le=100_000, description="Random trials before the density model is used.")
+    candidates: int = Field(24, ge=1, le=10_000, description="Samples drawn from l(x) and scored by l(x)/g(x) per proposal.")
+    multivariate: bool = Field(True, description="One joint density over all coordinates instead of one per coordinate.")
 
 
 class TPE(OptunaStrategy):
