@@ -188,7 +188,7 @@ def test_rungs_of_fit_continue_the_same_training(tiny_config):
     import torch
 
     from nasxfer.training.fit import fit
-    from test_train import toy_batches
+    from test_fit import toy_batches
 
     def model():
         torch.manual_seed(0)
