@@ -305,6 +305,9 @@ def finetune(
     pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front."),
     within: Optional[float] = typer.Option(None, "--within", min=0, help="With --pick: only trials within this much of the best primary metric (0.01 = one accuracy point)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier final model instead of keeping it as final-<n>/."),
+    overrides: List[str] = typer.Option(
+        [], "--set", "-s", metavar="KEY=VALUE", help="Change a finetune setting, e.g. --set finetune.holdout=0.1 (repeatable)."
+    ),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, show_default=f"finetune.seeds, {FINETUNE_DEFAULTS['seeds']}", help="Train K times with different seeds; report mean ± std."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
@@ -320,7 +323,8 @@ def finetune(
         console.print(f"{seed}epoch {row['epoch']}: loss {row['train_loss']:.4f}{held}, {row['images_per_second']:.0f} img/s", highlight=False)
 
     metrics = finetune_run(
-        store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds, overwrite=overwrite
+        store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds, overwrite=overwrite,
+        overrides=overrides,
     )
     best_epoch = f" (best epoch on the held-out slice: {metrics['best_epoch']})" if metrics.get("best_epoch") else ""
     console.print(

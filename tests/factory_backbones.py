@@ -26,3 +26,28 @@ def not_a_module():
 
 def broken():
     raise RuntimeError("no weights here")
+
+
+def lite_like(pretrained: bool = True) -> nn.Module:
+    """Shaped like EfficientNet-Lite's module: weighted children, then parameter-free ones on top."""
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
+        nn.Conv2d(8, 12, 3, stride=2, padding=1),
+        nn.ReLU(), nn.Dropout(0.1), nn.Identity(), nn.ReLU(),
+    )
+
+
+def declared(pretrained: bool = True):
+    """A factory that declares its stages and the preprocessing its weights want."""
+    body = nn.Sequential()
+    body.add_module("stem", nn.Conv2d(3, 8, 3, padding=1))
+    body.add_module("act", nn.ReLU())
+    body.add_module("block", nn.Conv2d(8, 16, 3, stride=2, padding=1))
+    return {"module": body, "num_features": 16, "stages": ["stem", "block"], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+
+
+def declared_bad_stage():
+    body = nn.Sequential()
+    body.add_module("stem", nn.Conv2d(3, 8, 3, padding=1))
+    body.add_module("act", nn.ReLU())
+    return {"module": body, "stages": ["stem", "act"]}

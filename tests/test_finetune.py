@@ -87,3 +87,15 @@ def test_phases_text():
     assert phases_text([{"unfreeze": 0, "epochs": 1}]) == "1 head-only epoch"
     assert phases_text([{"unfreeze": 0, "epochs": 3}, {"unfreeze": 2, "epochs": 27}]) == "3 head-only epochs, then 27 with the top 2 stages"
     assert phases_text([{"unfreeze": 0, "epochs": 3}, {"unfreeze": "all", "epochs": 5}]) == "3 head-only epochs, then 5 with every layer"
+
+
+def test_finetune_takes_set_for_its_own_section_only(write_config, tiny_dict, runs_dir):
+    store = searched_run(write_config, tiny_dict, runs_dir, epochs=3)
+    done = cli.invoke(app, ["finetune", "latest", "--set", "finetune.epochs=1", "--set", "finetune.holdout=0"])
+    assert done.exit_code == 0, done.output
+    metrics = json.loads((store.path / "final" / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["holdout_images"] == 0
+    refused = cli.invoke(app, ["finetune", "latest", "--set", "train.lr=0.5"])
+    assert refused.exit_code == 2 and "--set train.lr: finetune changes only the finetune section" in refused.output
+    bad = cli.invoke(app, ["finetune", "latest", "--set", "finetune.epochs=0"])
+    assert bad.exit_code == 2 and "finetune.epochs" in bad.output

@@ -44,7 +44,7 @@ SCHEMA = {
 LEADERBOARD_ROW = {
     "rank", "trial", "state", "pareto_front", "metric", "val_accuracy", "val_f1", "params", "flops",
     "latency_ms", "memory_mb", "images_per_second", "seconds_per_epoch", "seconds", "values", "error",
-    "epochs", "reason",
+    "epochs", "reason", "backbone",
 }
 
 
@@ -229,3 +229,19 @@ def test_best_trial_box_and_axes_say_what_they_mean(tiny_dict, tmp_path):
     assert _objective_label({"metric": "params", "mode": "min"}) == "params (lower is better)"
     markdown = render_markdown(report)
     assert "- params: " in markdown
+
+
+def test_factory_and_dict_backbones_are_named_per_trial(tiny_dict):
+    """report and compare said 'scratch' for factory backbones and dict-valued choices."""
+    from nasxfer.config import validate_config
+    from nasxfer.reporting.report import backbone_of
+
+    scratch = validate_config(tiny_dict)
+    assert backbone_of(scratch, {}) == "scratch"
+    assert backbone_of(scratch, {"model.backbone": {"factory": "pkg.mod:net", "weights": "none"}}) == "factory:pkg.mod:net"
+    assert backbone_of(scratch, {"model.backbone": {"name": "resnet20"}}) == "resnet20"
+    assert backbone_of(scratch, {"model.backbone": "resnet56"}) == "resnet56"
+    assert backbone_of(scratch, {"model.backbone.factory": "pkg.mod:other"}) == "factory:pkg.mod:other"
+    fixed = validate_config({**tiny_dict, "search": {**tiny_dict["search"], "space": {}},
+                             "model": {"backbone": {"factory": "factory_backbones:tiny_cnn", "weights": "none"}}})
+    assert backbone_of(fixed, {}) == "factory:factory_backbones:tiny_cnn"

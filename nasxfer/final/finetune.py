@@ -7,7 +7,7 @@ evaluated on the test split, which no trial has seen.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from nasxfer.errors import NasxferError
 from nasxfer.storage.atomic import atomic_write_json
@@ -24,19 +24,37 @@ def finetune_run(
     within: float | None = None,
     seeds: int | None = None,
     overwrite: bool = False,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics.
 
     ``seeds`` (default ``finetune.seeds``) trainings with consecutive seeds report the test
     metrics' mean and standard deviation; the first seed's model is the one kept. An earlier
     ``final/`` is kept as ``final-<n>/`` (``metrics["archived"]`` names it) unless
-    ``overwrite``: a worse retraining never silently replaces a better model.
+    ``overwrite``: a worse retraining never silently replaces a better model. ``overrides``
+    are ``--set finetune.KEY=VALUE`` items: the final training's settings, and nothing else
+    (the trial's config is what the search chose).
     """
+    changes = finetune_changes(overrides)
     with store.lock():  # one writer: a search still running on this run is refused
-        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite)
+        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite, changes)
 
 
-def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+def finetune_changes(overrides: Sequence[str]) -> dict[str, Any]:
+    """``--set`` items for finetune as config changes; only the ``finetune`` section may change."""
+    from nasxfer.config import parse_override
+
+    changes = {}
+    for item in overrides:
+        key, value = parse_override(item)
+        if key != "finetune" and not key.startswith("finetune."):
+            raise NasxferError(f"--set {key}: finetune changes only the finetune section (e.g. --set finetune.epochs=10)")
+        changes[key] = value
+    return changes
+
+
+def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwrite: bool = False,
+              changes: dict[str, Any] | None = None) -> dict[str, Any]:
     import statistics
 
     from nasxfer.storage.model_files import model_payload, save_model
@@ -44,7 +62,7 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     from nasxfer.training.compute import resolve_device
     from nasxfer.training.fit import count_parameters
 
-    config = store.config().apply(record.values)
+    config = store.config().apply({**record.values, **(changes or {})})
     settings = config.finetune
     epochs = epochs or settings.epochs
     seeds = seeds or settings.seeds

@@ -59,6 +59,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "state": r.state.value,
             "pareto_front": fronts[r.number][0] if r.number in fronts else None,
             "epochs": r.epochs_reached,
+            "backbone": backbone_of(config, r.values),
             "metric": r.metrics.get(objective.metric),
             "val_accuracy": r.metrics.get("val_accuracy"),
             "val_f1": r.metrics.get("val_f1"),
@@ -120,15 +121,29 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
 
 
 def backbone_of(config: Any, values: dict[str, Any]) -> str:
-    """The pretrained backbone a run builds on, or ``scratch`` for a network searched from scratch.
+    """The backbone a trial (``values``) of a run builds on: its name, ``factory:pkg.mod:fn``,
+    or ``scratch`` for a network searched from scratch.
 
-    A searched backbone name (a candidate value) wins over the config's fixed one.
+    A searched backbone (a candidate value: ``model.backbone.name``, ``model.backbone.factory``
+    or a whole ``model.backbone`` dict) wins over the config's fixed one.
     """
-    if "model.backbone.name" in values:
-        return str(values["model.backbone.name"])
+    searched = values.get("model.backbone")
+    if isinstance(searched, str):
+        return searched
+    if isinstance(searched, dict):
+        return _backbone_text(searched.get("name"), searched.get("factory"))
+    if "model.backbone.name" in values or "model.backbone.factory" in values:
+        return _backbone_text(values.get("model.backbone.name"), values.get("model.backbone.factory"))
     backbone = getattr(config.model, "backbone", None)
-    name = getattr(backbone, "name", None)
-    return str(name) if name else "scratch"
+    if backbone is None:
+        return "scratch"
+    return _backbone_text(getattr(backbone, "name", None), getattr(backbone, "factory", None))
+
+
+def _backbone_text(name: Any, factory: Any) -> str:
+    if name:
+        return str(name)
+    return f"factory:{factory}" if factory else "scratch"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -91,6 +91,16 @@ class Backbone(nn.Module):
                 parts.append(self.body.get_parameter(name))
         return parts
 
+    def stage_summary(self) -> list[dict[str, Any]]:
+        """Each stage, input side first: where it starts and how many parameters it holds
+        (what ``unfreeze`` counts from the top; ``nasxfer validate`` prints it)."""
+        summary = []
+        for index, names in enumerate(self.stages):
+            count = sum(part.numel() if isinstance(part, nn.Parameter) else sum(p.numel() for p in part.parameters())
+                        for part in self.stage_parts(index))
+            summary.append({"stage": index + 1, "starts_at": names[0] if names else "-", "parameters": int(count)})
+        return summary
+
     def architecture_key(self) -> str:
         """What identifies the computation apart from the weights (for the feature cache)."""
         fn = getattr(self.feature_fn, "__qualname__", repr(self.feature_fn))

@@ -34,9 +34,13 @@ def backbone_configs(config) -> list:
     return list(found.values())
 
 
-def check_backbones(config) -> None:
-    """Build (and discard) each backbone ``config`` can use; raises the user's error if one fails."""
+def check_backbones(config) -> dict[str, list[dict]]:
+    """Build (and discard) each backbone ``config`` can use; raises the user's error if one
+    fails. Returns each backbone's stages (``Backbone.stage_summary``) by its description."""
     from nasxfer.models.backbones import build_backbone
 
-    for backbone in backbone_configs(config):
-        build_backbone(backbone)
+    stages = {}
+    for settings in backbone_configs(config):
+        backbone = build_backbone(settings)
+        stages[backbone.description] = backbone.stage_summary()
+    return stages
