@@ -226,11 +226,11 @@ def search(
         if config is not None:
             _fail("search: give a CONFIG or --resume RUN, not both (a resumed run keeps its own config)")
         store = resolve_run(_runs_dir(runs_dir), resume)
-        cfg = resume_config(store, overrides)
+        cfg, changes = resume_config(store, overrides)  # written by run_search, under the run's lock
     elif config is None:
         _fail("search: missing CONFIG (e.g. nasxfer search configs/quickstart.yaml), or --resume RUN")
     else:
-        cfg = load_config(config, overrides)
+        cfg, changes = load_config(config, overrides), {}
     # Everything that can be checked without training is checked before the run folder exists.
     space = check_search_setup(cfg)
     if resume is None:  # a resumed run has its warm-start candidates in its journal
@@ -254,7 +254,7 @@ def search(
     resume_hint = f"nasxfer search --resume {store.run_id}{where}"
     try:
         with _stop_on_signals(stop):
-            outcome = run_search(cfg, store, reporter, evaluator, stop)
+            outcome = run_search(cfg, store, reporter, evaluator, stop, config_changes=changes)
     except KeyboardInterrupt:
         getattr(reporter, "stop", lambda: None)()
         errors.print(f"stopped at once; finished trials are kept. Resume with: {resume_hint}", soft_wrap=True)
