@@ -5,6 +5,7 @@ Layout of ``runs/<run-id>/``::
     config.yaml        the resolved config (every default filled in)
     env.json           Python, torch, CUDA, device, git revision, command line
     journal.jsonl      append-only events, one JSON object per line: the truth
+    journal.jsonl.torn torn last lines cut off the journal when the run was next opened (forensics)
     leaderboard.csv    a view of the journal, rewritten after each trial
     trials/<n>/trial.json, trials/<n>/model.pt
     final/             written by ``nasxfer finetune``
@@ -109,9 +110,39 @@ class RunStore:
             atomic_write_text(self.path / "config.yaml", config.to_yaml())
         self.append("config_changed", changes=changes)
 
-    def lock(self) -> RunLock:
-        """The run's writer lock (use as a context manager)."""
-        return RunLock(self.path)
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunLock]:
+        """Hold the run's writer lock (a context manager): the run is open for writing.
+
+        Once the lock is held, a torn last journal line is cut off (``cut_torn_journal_line``),
+        so the first event appended starts a line of its own instead of being lost with it.
+        """
+        with RunLock(self.path) as held:
+            self.cut_torn_journal_line()
+            yield held
+
+    def cut_torn_journal_line(self) -> None:
+        """Cut the journal back to its last complete line; the cut bytes (a writer killed
+        mid-append) are appended to ``journal.jsonl.torn``, kept for forensics. Call with
+        the lock held."""
+        path = self.path / "journal.jsonl"
+        if not path.exists():
+            return
+        with storage_errors(self.path), path.open("r+b") as journal:
+            size = journal.seek(0, os.SEEK_END)
+            whole = _end_of_last_line(journal, size)
+            if whole == size:
+                return
+            journal.seek(whole)
+            torn = journal.read()
+            # The side file first: a crash between the two leaves the fragment in both, never in neither.
+            with (self.path / "journal.jsonl.torn").open("ab") as side:
+                side.write(torn)
+                side.flush()
+                os.fsync(side.fileno())
+            journal.truncate(whole)
+            journal.flush()
+            os.fsync(journal.fileno())
 
     # ----------------------------------------------------------------- reading
 
@@ -213,6 +244,19 @@ class RunStore:
     def write_leaderboard(self, objectives, history: list[TrialRecord] | None = None) -> None:
         history = self.history() if history is None else history
         atomic_write_text(self.path / "leaderboard.csv", leaderboard_csv(history, objectives))
+
+
+def _end_of_last_line(f, size: int, block: int = 1 << 16) -> int:
+    """The offset just past the last newline of the open file ``f`` (0 when it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        f.seek(start)
+        newline = f.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 class TrialCheckpoints:
