@@ -30,7 +30,14 @@ from typing import Any, Iterator, Sequence
 from nasxfer.config import Config, safe_load_yaml, validate_config
 from nasxfer.errors import NasxferError, RunNotFoundError
 from nasxfer.storage.faults import crash_point
-from nasxfer.storage.atomic import atomic_torch_save, atomic_write_json, atomic_write_text, sha256_file
+from nasxfer.storage.atomic import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    create_durable_file,
+    fsync_directory,
+    sha256_file,
+)
 from nasxfer.storage.lock import RunLock
 from nasxfer.search.trial import ObjectiveSpec, TrialRecord
 
@@ -94,7 +101,7 @@ class RunStore:
                 raise RuntimeError("could not find a free run id")
             store = cls(path)
             try:
-                (path / "journal.jsonl").touch()
+                create_durable_file(path / "journal.jsonl")
                 atomic_write_json(path / "env.json", env)
                 # config.yaml last: a folder without it is not a run (resolve_run, list_runs)
                 atomic_write_text(path / "config.yaml", config.to_yaml())
@@ -361,6 +368,7 @@ def point_latest(runs_dir: Path, run_id: str) -> None:
     except OSError:  # a filesystem without symlinks: fall back to a text file
         tmp.unlink(missing_ok=True)
         atomic_write_text(link, run_id + "\n")
+    fsync_directory(runs_dir)  # makes both the new run folder's entry and the link durable
 
 
 def resolve_run(runs_dir: Path, run_id: str) -> RunStore:
