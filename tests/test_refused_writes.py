@@ -57,3 +57,40 @@ def test_an_accepted_resume_still_keeps_the_new_budget(write_config, runs_dir):
     changed = [e for e in store.events() if e["event"] == "config_changed"]
     assert [e["changes"] for e in changed] == [{"search.budget.trials": 2}]
     assert [r.number for r in store.history()] == [1, 2]
+
+
+# --------------------------------------------------------------------------- a tampered config.yaml
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(8)
+)
+
+
+def tampered_run(runs_dir, tiny_config, text):
+    from nasxfer.storage.store import RunStore
+
+    store = RunStore.create(runs_dir, tiny_config, {})
+    (store.path / "config.yaml").write_text(text)
+    return store
+
+
+def test_a_run_config_that_is_an_alias_bomb_is_one_line_and_exit_2(runs_dir, tiny_config):
+    import pytest
+
+    store = tampered_run(runs_dir, tiny_config, ALIAS_BOMB)
+    with pytest.raises(NasxferError, match="values \\(YAML aliases\\?\\)"):
+        store.config()
+    result = CliRunner().invoke(app, ["report", "latest"])
+    assert result.exit_code == 2 and "YAML aliases" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_oversized_run_config_is_one_line_and_exit_2(runs_dir, tiny_config):
+    import pytest
+
+    store = tampered_run(runs_dir, tiny_config, "name: tiny\n" + "# padding\n" * 200_000)
+    with pytest.raises(NasxferError, match="is over 1000 kB"):
+        store.config()
+    result = CliRunner().invoke(app, ["search", "--resume", "latest"])
+    assert result.exit_code == 2 and "is over 1000 kB" in result.output

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from nasxfer.config import Config, safe_load_yaml, validate_config
+from nasxfer.config import Config, read_yaml_mapping, validate_config
 from nasxfer.errors import NasxferError, RunNotFoundError
 from nasxfer.storage.faults import crash_point
 from nasxfer.storage.atomic import (
@@ -154,7 +154,9 @@ class RunStore:
     # ----------------------------------------------------------------- reading
 
     def config(self) -> Config:
-        return validate_config(safe_load_yaml((self.path / "config.yaml").read_text()))
+        """The run's resolved config, read with the config loader's limits (size, aliases):
+        a tampered ``config.yaml`` is one ``ConfigError`` line, never a hang."""
+        return validate_config(read_yaml_mapping(self.path / "config.yaml"))
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Journal events in order. A torn last line (a kill mid-write) is skipped."""
