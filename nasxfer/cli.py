@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from enum import Enum
@@ -134,11 +135,33 @@ def _guard(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with _runs_dir_for_the_library(kwargs.get("runs_dir")):
+                return fn(*args, **kwargs)
         except NasxferError as exc:
             _fail(str(exc))
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _runs_dir_for_the_library(runs_dir: Optional[Path]):
+    """While a command runs, make its ``--runs-dir`` the process's NASXFER_RUNS_DIR.
+
+    What looks runs up deep in the library (a ``run:<id>`` backbone, built in a worker
+    process too) reads the environment; the command's own folder must be the one it sees.
+    """
+    if runs_dir is None:
+        yield
+        return
+    before = os.environ.get("NASXFER_RUNS_DIR")
+    os.environ["NASXFER_RUNS_DIR"] = str(runs_dir)
+    try:
+        yield
+    finally:  # restored: in-process callers (tests, notebooks) keep their own setting
+        if before is None:
+            os.environ.pop("NASXFER_RUNS_DIR", None)
+        else:
+            os.environ["NASXFER_RUNS_DIR"] = before
 
 
 @app.command(cls=_Command)
