@@ -18,7 +18,7 @@ from nasxfer.reporting.importance import parameter_importance
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.storage.run_status import run_status
 from nasxfer.storage.store import RunStore, list_runs
-from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained
 
 REPORT_SCHEMA = 1
 BEST_METRICS = ("val_accuracy", "val_f1", "params", "flops", "latency_ms", "memory_mb")  # beside the best trial's values
@@ -286,27 +286,58 @@ def compare_table(reports: list[dict[str, Any]]):
 
 
 def runs_table(runs_dir):
-    """A rich Table with one row per run folder."""
+    """A rich Table with one row per run folder (``run_summary``: no full report is built)."""
     from rich.table import Table
 
     table = Table(title=f"runs in {runs_dir}")
-    for column in ("run id", "strategy", "trials", "best", "final test acc"):
+    for column in ("run id", "strategy", "trials", "best", "final test acc", "status"):
         table.add_column(column)
     for store in list_runs(runs_dir):
         try:
-            report = build_report(store, top=1)
+            summary = run_summary(store)
         except Exception as exc:  # one unreadable run must not hide the others
-            table.add_row(store.run_id, "?", "?", f"[red]unreadable: {type(exc).__name__}[/red]", "")
+            table.add_row(store.run_id, "?", "?", f"[red]unreadable: {type(exc).__name__}[/red]", "", "")
             continue
-        best = report["best"]
+        best = summary["best"]
         table.add_row(
             store.run_id,
-            report["strategy"],
-            str(report["trials"]["total"]),
+            summary["strategy"],
+            str(summary["trials"]),
             f"{_fmt(best['metric'])} (trial {best['trial']})" if best else "-",
-            _fmt(report["final"]["test_accuracy"]) if report["final"] else "-",
+            _fmt(summary["final_test_accuracy"]),
+            summary["status"],
         )
     return table
+
+
+def run_summary(store: RunStore) -> dict[str, Any]:
+    """What ``nasxfer runs`` shows of a run, read cheaply: its config, one pass over the
+    journal, and the final metrics file; no leaderboard, plots or analysis.
+
+    ``status`` is ``finished`` when the last session journalled its stop, ``unfinished``
+    when it did not (still running, or killed: resume it), ``new`` before any session.
+    """
+    config = store.config()
+    objective = objective_of(config)
+    trials: dict[int, Any] = {}
+    status = "new"
+    for event in store.events():
+        kind = event.get("event")
+        if kind == "trial_finished":
+            trials[event["trial"]["number"]] = event["trial"]
+        elif kind in ("search_started", "search_stopped"):
+            status = "unfinished" if kind == "search_started" else "finished"
+    best = objective.best([TrialRecord.from_json(trial) for trial in trials.values()])
+    final = _read_json(store.path / "final" / "metrics.json")
+    return {
+        "run_id": store.run_id,
+        "name": config.name,
+        "strategy": config.search.strategy.name,
+        "trials": len(trials),
+        "best": None if best is None else {"trial": best.number, "metric": best.metrics.get(objective.metric)},
+        "final_test_accuracy": None if final is None else final.get("test_accuracy"),
+        "status": status,
+    }
 
 
 def duration_text(seconds: float | None) -> str:
