@@ -287,56 +287,48 @@ def compare_table(reports: list[dict[str, Any]]):
 
 def runs_table(runs_dir):
     """A rich Table with one row per run folder (``run_summary``: no full report is built)."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"runs in {runs_dir}")
-    for column in ("run id", "strategy", "trials", "best", "final test acc", "status"):
+    for column in ("run id", "status", "strategy", "trials", "best", "final test acc"):
         table.add_column(column)
     for store in list_runs(runs_dir):
         try:
             summary = run_summary(store)
         except Exception as exc:  # one unreadable run must not hide the others
-            table.add_row(store.run_id, "?", "?", f"[red]unreadable: {type(exc).__name__}[/red]", "", "")
+            table.add_row(store.run_id, "?", "?", "?", f"[red]unreadable: {type(exc).__name__}[/red]", "")
             continue
         best = summary["best"]
         table.add_row(
             store.run_id,
+            escape(_short_status(summary["status"])),
             summary["strategy"],
             str(summary["trials"]),
             f"{_fmt(best['metric'])} (trial {best['trial']})" if best else "-",
             _fmt(summary["final_test_accuracy"]),
-            summary["status"],
         )
     return table
 
 
 def run_summary(store: RunStore) -> dict[str, Any]:
     """What ``nasxfer runs`` shows of a run, read cheaply: its config, one pass over the
-    journal, and the final metrics file; no leaderboard, plots or analysis.
-
-    ``status`` is ``finished`` when the last session journalled its stop, ``unfinished``
-    when it did not (still running, or killed: resume it), ``new`` before any session.
-    """
+    journal, the final metrics file and whether the lock is held; no leaderboard, plots or
+    analysis (``build_report`` is the full view)."""
     config = store.config()
     objective = objective_of(config)
-    trials: dict[int, Any] = {}
-    status = "new"
-    for event in store.events():
-        kind = event.get("event")
-        if kind == "trial_finished":
-            trials[event["trial"]["number"]] = event["trial"]
-        elif kind in ("search_started", "search_stopped"):
-            status = "unfinished" if kind == "search_started" else "finished"
-    best = objective.best([TrialRecord.from_json(trial) for trial in trials.values()])
+    events = list(store.events())
+    finished = {e["trial"]["number"]: e["trial"] for e in events if e.get("event") == "trial_finished"}
+    best = objective.best([TrialRecord.from_json(trial) for trial in finished.values()])
     final = _read_json(store.path / "final" / "metrics.json")
     return {
         "run_id": store.run_id,
         "name": config.name,
+        "status": run_status(store.path, events).as_dict(),
         "strategy": config.search.strategy.name,
-        "trials": len(trials),
+        "trials": len(finished),
         "best": None if best is None else {"trial": best.number, "metric": best.metrics.get(objective.metric)},
         "final_test_accuracy": None if final is None else final.get("test_accuracy"),
-        "status": status,
     }
 
 
