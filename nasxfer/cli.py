@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from enum import Enum
@@ -134,11 +135,33 @@ def _guard(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with _runs_dir_for_the_library(kwargs.get("runs_dir")):
+                return fn(*args, **kwargs)
         except NasxferError as exc:
             _fail(str(exc))
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _runs_dir_for_the_library(runs_dir: Optional[Path]):
+    """While a command runs, make its ``--runs-dir`` the process's NASXFER_RUNS_DIR.
+
+    What looks runs up deep in the library (a ``run:<id>`` backbone, built in a worker
+    process too) reads the environment; the command's own folder must be the one it sees.
+    """
+    if runs_dir is None:
+        yield
+        return
+    before = os.environ.get("NASXFER_RUNS_DIR")
+    os.environ["NASXFER_RUNS_DIR"] = str(runs_dir)
+    try:
+        yield
+    finally:  # restored: in-process callers (tests, notebooks) keep their own setting
+        if before is None:
+            os.environ.pop("NASXFER_RUNS_DIR", None)
+        else:
+            os.environ["NASXFER_RUNS_DIR"] = before
 
 
 @app.command(cls=_Command)
@@ -226,11 +249,11 @@ def search(
         if config is not None:
             _fail("search: give a CONFIG or --resume RUN, not both (a resumed run keeps its own config)")
         store = resolve_run(_runs_dir(runs_dir), resume)
-        cfg = resume_config(store, overrides)
+        cfg, changes = resume_config(store, overrides)  # written by run_search, under the run's lock
     elif config is None:
         _fail("search: missing CONFIG (e.g. nasxfer search configs/quickstart.yaml), or --resume RUN")
     else:
-        cfg = load_config(config, overrides)
+        cfg, changes = load_config(config, overrides), {}
     # Everything that can be checked without training is checked before the run folder exists.
     space = check_search_setup(cfg)
     if resume is None:  # a resumed run has its warm-start candidates in its journal
@@ -254,7 +277,7 @@ def search(
     resume_hint = f"nasxfer search --resume {store.run_id}{where}"
     try:
         with _stop_on_signals(stop):
-            outcome = run_search(cfg, store, reporter, evaluator, stop)
+            outcome = run_search(cfg, store, reporter, evaluator, stop, config_changes=changes)
     except KeyboardInterrupt:
         getattr(reporter, "stop", lambda: None)()
         errors.print(f"stopped at once; finished trials are kept. Resume with: {resume_hint}", soft_wrap=True)

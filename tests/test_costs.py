@@ -35,3 +35,36 @@ def test_latency_percentiles_from_repeats():
 
 def test_peak_memory_on_cpu_is_the_process_peak():
     assert peak_memory_mb(torch.device("cpu")) > 10  # a Python process with torch is tens of MB
+
+
+LINUX_PEAK = pytest.mark.skipif(not __import__("os").path.exists("/proc/self/clear_refs"), reason="Linux only")
+
+
+def touch_megabytes(n: int) -> None:
+    block = bytearray(b"\x01") * (n * 2**20)  # filled, so every page is resident
+    del block
+
+
+@LINUX_PEAK
+def test_the_cpu_peak_can_be_reset_so_it_is_a_trials_own():
+    from nasxfer.evaluation.costs import reset_peak_memory
+
+    cpu = torch.device("cpu")
+    touch_megabytes(300)
+    lifetime = peak_memory_mb(cpu)
+    assert reset_peak_memory(cpu)
+    assert peak_memory_mb(cpu) < lifetime - 200
+
+
+@LINUX_PEAK
+def test_a_trials_peak_memory_does_not_count_what_the_process_used_before(tmp_path, tiny_config):
+    from nasxfer.search.runner import run_search
+    from nasxfer.storage.store import RunStore
+
+    touch_megabytes(300)
+    before = peak_memory_mb(torch.device("cpu"))
+    config = tiny_config.apply({"search.budget.trials": 1, "train.epochs": 1})
+    store = RunStore.create(tmp_path / "runs", config, {})
+    run_search(config, store)
+    (trial,) = store.history()
+    assert trial.metrics["peak_memory_mb"] < before - 200

@@ -19,8 +19,12 @@ MAX_CONFIG_BYTES = 1_000_000  # a config is a page of YAML; anything bigger is a
 MAX_CONFIG_NODES = 100_000  # counted with aliases expanded: stops "billion laughs" documents
 
 
-class Yaml12Loader(yaml.SafeLoader):
-    """``safe_load`` with YAML 1.2 booleans: only true/false, so ``amp: off`` stays a string."""
+class Yaml12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """``safe_load`` with YAML 1.2 booleans: only true/false, so ``amp: off`` stays a string.
+
+    Built on libyaml's parser where PyYAML has it: ten times faster, which ``nasxfer runs``
+    (a config per run) notices.
+    """
 
 
 Yaml12Loader.yaml_implicit_resolvers = {

@@ -66,11 +66,44 @@ def measure_latency(model: nn.Module, example: torch.Tensor, settings: LatencySe
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """The CUDA allocator's peak on a GPU; the process's peak resident size on the CPU."""
+    """The CUDA allocator's peak on a GPU. On the CPU the peak resident size: since the last
+    ``reset_peak_memory`` on Linux, else the process's lifetime peak."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    high_water_kib = _resident_high_water_kib()
+    if high_water_kib is not None:
+        return high_water_kib / 1024
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def reset_peak_memory(device: torch.device) -> bool:
+    """Start a new peak for ``peak_memory_mb``, so it measures one trial and not the process.
+
+    False where it cannot be reset (the CPU outside Linux): the peak is then the process's
+    lifetime one. The peak is the process's: trials run in threads of one process share it.
+    """
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # Linux: reset the resident-set high-water mark (VmHWM) to the current size
+    except OSError:
+        return False
+    return _resident_high_water_kib() is not None
+
+
+def _resident_high_water_kib() -> int | None:
+    """VmHWM from /proc/self/status (Linux), or None where there is no such file."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def measure_costs(

@@ -69,7 +69,7 @@ class TrainingEvaluator:
         reached, and its last checkpoint stays, for a promotion to continue from. Checkpoints
         are cleared once the trial has trained all of ``train.epochs``."""
         from nasxfer.storage.model_files import model_payload, save_model
-        from nasxfer.evaluation.costs import peak_memory_mb
+        from nasxfer.evaluation.costs import peak_memory_mb, reset_peak_memory
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.storage.atomic import atomic_write_json
         from nasxfer.models.build import model_for_training
@@ -79,6 +79,7 @@ class TrainingEvaluator:
         started = time.perf_counter()
         device = resolve_device(config.train.device)
         configure_backend(config.train, device)
+        peak_is_this_trials = reset_peak_memory(device)
         data = self.data_for(config, device)
         built = model_for_training(config, data, device, seed)
         model, preprocess, channels_last = built.model, built.preprocess, built.channels_last
@@ -143,7 +144,8 @@ class TrainingEvaluator:
             "seconds_per_epoch": train_seconds / max(len(result.curve), 1),
             "seconds": time.perf_counter() - started,
             **costs,
-            "peak_memory_mb": peak_memory_mb(device),
+            # Named for what it is: where the peak cannot be reset it is the whole process's.
+            ("peak_memory_mb" if peak_is_this_trials else "process_peak_memory_mb"): peak_memory_mb(device),
         }
         if transfer is not None:
             metrics.update(transfer.metrics(model))

@@ -18,7 +18,7 @@ from nasxfer.reporting.importance import parameter_importance
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.storage.run_status import run_status
 from nasxfer.storage.store import RunStore, list_runs
-from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
+from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained
 
 REPORT_SCHEMA = 1
 BEST_METRICS = ("val_accuracy", "val_f1", "params", "flops", "latency_ms", "memory_mb")  # beside the best trial's values
@@ -301,27 +301,50 @@ def compare_table(reports: list[dict[str, Any]]):
 
 
 def runs_table(runs_dir):
-    """A rich Table with one row per run folder."""
+    """A rich Table with one row per run folder (``run_summary``: no full report is built)."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"runs in {runs_dir}")
-    for column in ("run id", "strategy", "trials", "best", "final test acc"):
+    for column in ("run id", "status", "strategy", "trials", "best", "final test acc"):
         table.add_column(column)
     for store in list_runs(runs_dir):
         try:
-            report = build_report(store, top=1)
+            summary = run_summary(store)
         except Exception as exc:  # one unreadable run must not hide the others
-            table.add_row(store.run_id, "?", "?", f"[red]unreadable: {type(exc).__name__}[/red]", "")
+            table.add_row(store.run_id, "?", "?", "?", f"[red]unreadable: {type(exc).__name__}[/red]", "")
             continue
-        best = report["best"]
+        best = summary["best"]
         table.add_row(
             store.run_id,
-            report["strategy"],
-            str(report["trials"]["total"]),
+            escape(_short_status(summary["status"])),
+            summary["strategy"],
+            str(summary["trials"]),
             f"{_fmt(best['metric'])} (trial {best['trial']})" if best else "-",
-            _fmt(report["final"]["test_accuracy"]) if report["final"] else "-",
+            _fmt(summary["final_test_accuracy"]),
         )
     return table
+
+
+def run_summary(store: RunStore) -> dict[str, Any]:
+    """What ``nasxfer runs`` shows of a run, read cheaply: its config, one pass over the
+    journal, the final metrics file and whether the lock is held; no leaderboard, plots or
+    analysis (``build_report`` is the full view)."""
+    config = store.config()
+    objective = objective_of(config)
+    events = list(store.events())
+    finished = {e["trial"]["number"]: e["trial"] for e in events if e.get("event") == "trial_finished"}
+    best = objective.best([TrialRecord.from_json(trial) for trial in finished.values()])
+    final = _read_json(store.path / "final" / "metrics.json")
+    return {
+        "run_id": store.run_id,
+        "name": config.name,
+        "status": run_status(store.path, events).as_dict(),
+        "strategy": config.search.strategy.name,
+        "trials": len(finished),
+        "best": None if best is None else {"trial": best.number, "metric": best.metrics.get(objective.metric)},
+        "final_test_accuracy": None if final is None else final.get("test_accuracy"),
+    }
 
 
 def duration_text(seconds: float | None) -> str:

@@ -100,15 +100,19 @@ def run_parallel_search(
     evaluator: Any = None,
     stop: StopRequest | None = None,
     executor: TrialExecutor | None = None,
+    config_changes: dict[str, Any] | None = None,
 ) -> SearchOutcome:
     """``runner.run_search`` with trials run by ``executor`` (by default the one the config
-    names), several at once. Holds the run's writer lock throughout."""
+    names), several at once. Holds the run's writer lock throughout; ``config_changes``
+    are written, as there, only once it is held."""
     from nasxfer.evaluation.evaluator import make_evaluator
     from nasxfer.executors.choice import check_executor, create_executor
 
     reporter = reporter or Reporter()
     evaluator = evaluator or make_evaluator(config)
     with store.lock():
+        if config_changes:
+            store.rewrite_config(config, config_changes)  # the next resume keeps the new budget
         if executor is None:
             check_executor(config)
             # The driver loads the data once; the executor ships it to the workers with the evaluator.

@@ -12,6 +12,7 @@ how long a trial trains is its plan's; whether it stops early is the pruner's.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from nasxfer.config import Config
 from nasxfer.errors import NasxferError
@@ -46,9 +47,13 @@ def check_search_setup(config: Config) -> SearchSpace:
     return space
 
 
-def resume_config(store: RunStore, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """The config a resumed run continues with: its own, with only the budget changeable
-    (``--set search.budget.trials=50`` extends a finished search)."""
+def resume_config(store: RunStore, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Config, dict[str, Any]]:
+    """The config a resumed run continues with, and what changed: its own, with only the
+    budget changeable (``--set search.budget.trials=50`` extends a finished search).
+
+    Writes nothing: hand the changes to ``run_search``, which journals them once it holds
+    the run's lock, so a refused or failing resume leaves the run as it was.
+    """
     from nasxfer.config import parse_override
 
     config = store.config()
@@ -61,10 +66,8 @@ def resume_config(store: RunStore, overrides: list[str] | tuple[str, ...] = ()) 
             )
         changes[key] = value
     if not changes:
-        return config
-    config = config.apply(changes)
-    store.rewrite_config(config, changes)  # the next resume keeps the new budget
-    return config
+        return config, {}
+    return config.apply(changes), changes
 
 
 def run_search(
@@ -73,17 +76,20 @@ def run_search(
     reporter: Reporter | None = None,
     evaluator: Any = None,
     stop: StopRequest | None = None,
+    config_changes: dict[str, Any] | None = None,
 ) -> SearchOutcome:
     """Run, or continue, the search that ``config`` describes, journalling into ``store``.
 
     Holds the run's writer lock throughout: a second process on the same run is refused.
+    ``config_changes`` (from ``resume_config``) are written to the run, with ``config``,
+    only once the lock is held.
     """
     from nasxfer.evaluation.evaluator import make_evaluator
 
     if config.executor.name != "local":  # several trials at once: nasxfer.search.parallel (the loop below is sequential)
         from nasxfer.search.parallel import run_parallel_search
 
-        return run_parallel_search(config, store, reporter, evaluator, stop)
+        return run_parallel_search(config, store, reporter, evaluator, stop, config_changes=config_changes)
     reporter = reporter or Reporter()
     evaluator = evaluator or make_evaluator(config)
     stop = stop or StopRequest()
@@ -91,6 +97,8 @@ def run_search(
     objective = objective_of(config)
     pruner = create_pruner(config, objective)
     with store.lock():
+        if config_changes:
+            store.rewrite_config(config, config_changes)  # the next resume keeps the new budget
         history = store.history()
         spent_before = store.spent_seconds()
         started = time.monotonic()

@@ -5,6 +5,7 @@ Layout of ``runs/<run-id>/``::
     config.yaml        the resolved config (every default filled in)
     env.json           Python, torch, CUDA, device, git revision, command line
     journal.jsonl      append-only events, one JSON object per line: the truth
+    journal.jsonl.torn torn last lines cut off the journal when the run was next opened (forensics)
     leaderboard.csv    a view of the journal, rewritten after each trial
     trials/<n>/trial.json, trials/<n>/model.pt
     final/             written by ``nasxfer finetune``
@@ -26,10 +27,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from nasxfer.config import Config, safe_load_yaml, validate_config
+from nasxfer.config import Config, read_yaml_mapping, validate_config
 from nasxfer.errors import NasxferError, RunNotFoundError
 from nasxfer.storage.faults import crash_point
-from nasxfer.storage.atomic import atomic_torch_save, atomic_write_json, atomic_write_text, sha256_file
+from nasxfer.storage.atomic import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    create_durable_file,
+    fsync_directory,
+    sha256_file,
+)
 from nasxfer.storage.lock import RunLock
 from nasxfer.search.trial import ObjectiveSpec, TrialRecord
 
@@ -93,7 +101,7 @@ class RunStore:
                 raise RuntimeError("could not find a free run id")
             store = cls(path)
             try:
-                (path / "journal.jsonl").touch()
+                create_durable_file(path / "journal.jsonl")
                 atomic_write_json(path / "env.json", env)
                 # config.yaml last: a folder without it is not a run (resolve_run, list_runs)
                 atomic_write_text(path / "config.yaml", config.to_yaml())
@@ -109,14 +117,46 @@ class RunStore:
             atomic_write_text(self.path / "config.yaml", config.to_yaml())
         self.append("config_changed", changes=changes)
 
-    def lock(self) -> RunLock:
-        """The run's writer lock (use as a context manager)."""
-        return RunLock(self.path)
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunLock]:
+        """Hold the run's writer lock (a context manager): the run is open for writing.
+
+        Once the lock is held, a torn last journal line is cut off (``cut_torn_journal_line``),
+        so the first event appended starts a line of its own instead of being lost with it.
+        """
+        with RunLock(self.path) as held:
+            self.cut_torn_journal_line()
+            yield held
+
+    def cut_torn_journal_line(self) -> None:
+        """Cut the journal back to its last complete line; the cut bytes (a writer killed
+        mid-append) are appended to ``journal.jsonl.torn``, kept for forensics. Call with
+        the lock held."""
+        path = self.path / "journal.jsonl"
+        if not path.exists():
+            return
+        with storage_errors(self.path), path.open("r+b") as journal:
+            size = journal.seek(0, os.SEEK_END)
+            whole = _end_of_last_line(journal, size)
+            if whole == size:
+                return
+            journal.seek(whole)
+            torn = journal.read()
+            # The side file first: a crash between the two leaves the fragment in both, never in neither.
+            with (self.path / "journal.jsonl.torn").open("ab") as side:
+                side.write(torn)
+                side.flush()
+                os.fsync(side.fileno())
+            journal.truncate(whole)
+            journal.flush()
+            os.fsync(journal.fileno())
 
     # ----------------------------------------------------------------- reading
 
     def config(self) -> Config:
-        return validate_config(safe_load_yaml((self.path / "config.yaml").read_text()))
+        """The run's resolved config, read with the config loader's limits (size, aliases):
+        a tampered ``config.yaml`` is one ``ConfigError`` line, never a hang."""
+        return validate_config(read_yaml_mapping(self.path / "config.yaml"))
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Journal events in order. A torn last line (a kill mid-write) is skipped."""
@@ -213,6 +253,19 @@ class RunStore:
     def write_leaderboard(self, objectives, history: list[TrialRecord] | None = None) -> None:
         history = self.history() if history is None else history
         atomic_write_text(self.path / "leaderboard.csv", leaderboard_csv(history, objectives))
+
+
+def _end_of_last_line(f, size: int, block: int = 1 << 16) -> int:
+    """The offset just past the last newline of the open file ``f`` (0 when it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        f.seek(start)
+        newline = f.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 class TrialCheckpoints:
@@ -317,6 +370,7 @@ def point_latest(runs_dir: Path, run_id: str) -> None:
     except OSError:  # a filesystem without symlinks: fall back to a text file
         tmp.unlink(missing_ok=True)
         atomic_write_text(link, run_id + "\n")
+    fsync_directory(runs_dir)  # makes both the new run folder's entry and the link durable
 
 
 def resolve_run(runs_dir: Path, run_id: str) -> RunStore:
