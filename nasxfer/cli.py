@@ -441,10 +441,16 @@ def compare(
 
 @app.command(cls=_Command)
 @_guard
-def runs(runs_dir: Optional[Path] = RunsDir) -> None:
-    """List the runs in the runs folder."""
-    from nasxfer.reporting.report import runs_table
+def runs(
+    runs_dir: Optional[Path] = RunsDir,
+    as_json: bool = typer.Option(False, "--json", help="Print the runs as a JSON list."),
+) -> None:
+    """List the runs in the runs folder, with their status."""
+    from nasxfer.reporting.report import runs_rows, runs_table
 
+    if as_json:
+        typer.echo(json.dumps(runs_rows(_runs_dir(runs_dir)), indent=2, allow_nan=False))
+        return
     _print_table(runs_table(_runs_dir(runs_dir)))
 
 

@@ -53,3 +53,18 @@ def test_reading_the_status_writes_nothing(tmp_path, tiny_dict):
     before = sorted(p.name for p in store.path.iterdir())
     run_status(store.path, store.events())
     assert sorted(p.name for p in store.path.iterdir()) == before
+
+
+def test_runs_lists_status_plain_and_as_json(tmp_path, tiny_dict):
+    runs_dir = tmp_path / "runs"
+    tiny_dict["name"] = "an-experiment-with-a-long-name-that-tables-used-to-cut"
+    done = make_fake_run(runs_dir, tiny_dict, trials=2, failed=())
+    killed = make_fake_run(runs_dir, tiny_dict, trials=1, failed=())
+    killed.append("search_started", resumed_trials=1)
+    listed = _invoke("runs", "--runs-dir", runs_dir)
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split()[0]: line for line in listed.output.splitlines() if line.strip().startswith(tiny_dict["name"])}
+    assert set(rows) == {done.run_id, killed.run_id}  # whole ids, one line each (not a terminal)
+    assert "finished" in rows[done.run_id] and "interrupted" in rows[killed.run_id]
+    as_json = json.loads(_invoke("runs", "--runs-dir", runs_dir, "--json").output)
+    assert {row["run_id"]: row["status"]["state"] for row in as_json} == {done.run_id: "finished", killed.run_id: "interrupted"}

@@ -306,9 +306,12 @@ def runs_table(runs_dir):
     from rich.table import Table
 
     table = Table(title=f"runs in {runs_dir}")
-    for column in ("run id", "status", "strategy", "trials", "best", "final test acc"):
+    stores = list_runs(runs_dir)
+    # the id is never shortened or split: people copy it into the next command
+    table.add_column("run id", no_wrap=True, min_width=max((len(s.run_id) for s in stores), default=6))
+    for column in ("status", "strategy", "trials", "best", "final test acc"):
         table.add_column(column)
-    for store in list_runs(runs_dir):
+    for store in stores:
         try:
             summary = run_summary(store)
         except Exception as exc:  # one unreadable run must not hide the others
@@ -324,6 +327,17 @@ def runs_table(runs_dir):
             _fmt(summary["final_test_accuracy"]),
         )
     return table
+
+
+def runs_rows(runs_dir) -> list[dict[str, Any]]:
+    """``run_summary`` of every run (``nasxfer runs --json``); an unreadable run says why."""
+    rows = []
+    for store in list_runs(runs_dir):
+        try:
+            rows.append(run_summary(store))
+        except Exception as exc:  # noqa: BLE001 - one unreadable run must not hide the others
+            rows.append({"run_id": store.run_id, "error": f"unreadable: {type(exc).__name__}"})
+    return rows
 
 
 def run_summary(store: RunStore) -> dict[str, Any]:
