@@ -124,3 +124,13 @@ def test_every_value_of_a_space_is_checked_not_just_the_first(space, message, tm
 
     result = CliRunner().invoke(app, ["validate", "configs/quickstart.yaml", "--set", f"search.space={space}"])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["--set", "train.learning_rate=0.1"], "did you mean 'lr'?"),
+    (["--set", "search.space={train.learning_rate: {low: 0.01, high: 0.1}}"], "did you mean 'train.lr'?"),
+    (["--set", "train.num_epochs=3"], "did you mean 'epochs'?"),
+])
+def test_names_from_other_tools_get_a_suggestion(args, hint):
+    result = CliRunner().invoke(app, ["validate", "configs/quickstart.yaml", *args])
+    assert result.exit_code == 2 and hint in result.output, result.output

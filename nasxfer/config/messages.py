@@ -40,6 +40,24 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> str:
     return f"{field}: {message}{more}"
 
 
+# Names people bring from other tools, which no edit distance links to nasxfer's.
+SYNONYMS = {
+    "learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "weight_decay",
+    "bs": "batch_size", "batch": "batch_size", "batchsize": "batch_size", "epoch": "epochs",
+    "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs", "optim": "optimizer",
+    "warmup": "warmup_epochs", "scheduler": "schedule", "lr_schedule": "schedule", "smoothing": "label_smoothing",
+}
+
+
+def closest_key(name: str, allowed) -> str | None:
+    """The allowed key a misspelt or foreign ``name`` most likely means, or None."""
+    allowed = list(allowed)
+    if SYNONYMS.get(name.lower()) in allowed:
+        return SYNONYMS[name.lower()]
+    close = difflib.get_close_matches(name, allowed, n=1)
+    return close[0] if close else None
+
+
 def unknown_key_message(root: type[BaseModel], loc: list[str]) -> str:
     """``unknown key`` at ``loc`` inside ``root``, with the allowed keys and the closest one."""
     model = root
@@ -53,8 +71,8 @@ def unknown_key_message(root: type[BaseModel], loc: list[str]) -> str:
             break
         model = section
     allowed = list(model.model_fields)
-    close = difflib.get_close_matches(loc[-1], allowed, n=1)
-    hint = f" — did you mean '{close[0]}'?" if close else ""
+    close = closest_key(str(loc[-1]), allowed)
+    hint = f" — did you mean '{close}'?" if close else ""
     return f"unknown key{hint} (allowed: {', '.join(allowed)})"
 
 

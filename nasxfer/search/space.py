@@ -312,12 +312,11 @@ def _check_path_exists(config, path: str) -> None:
     for part in path.split("."):
         fields = getattr(type(node), "model_fields", None)
         if fields is None or part not in fields:
-            import difflib
+            from nasxfer.config.messages import closest_key
 
             where = ".".join(walked) or "the config"
-            options = sorted(fields) if fields else []
-            close = difflib.get_close_matches(part, options, n=1)
-            hint = f" — did you mean '{'.'.join([*walked, close[0]])}'?" if close else ""
+            close = closest_key(part, sorted(fields) if fields else [])
+            hint = f" — did you mean '{'.'.join([*walked, close])}'?" if close else ""
             raise ConfigError(
                 f"search.space.{path}: names no config field ('{part}' is not in {where}){hint}"
             )
