@@ -31,6 +31,7 @@ SCHEMA = {
     "epochs_trained": int,
     "search_seconds": float,
     "stop_reason": (str, type(None)),
+    "skipped_files": list,
     "best": (dict, type(None)),
     "leaderboard": list,
     "best_so_far": list,

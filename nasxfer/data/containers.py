@@ -116,6 +116,7 @@ class LoadedData:
     hflip_ok: bool
     fingerprint: str
     skipped: int = 0
+    skipped_files: tuple[str, ...] = ()  # the unreadable image files left out, as found
     name: str = ""
 
     @property

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nasxfer.data.containers import FileList, Source, Split, StreamSplit
-from nasxfer.data.images import IMAGE_EXTENSIONS, ImageFileDataset, probe, read_into_memory
+from nasxfer.data.images import IMAGE_EXTENSIONS, ImageFileDataset, list_image_files, probe, read_into_memory
 from nasxfer.errors import ConfigError
 
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # data.mode auto: larger sets (as uint8) are streamed
@@ -48,15 +48,15 @@ def load_imagefolder(cfg, seed: int) -> Source:
     )
 
 
-def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split | StreamSplit], int]:
-    """Read (``Split``) or wrap (``StreamSplit``) each file list; also returns the skipped count.
+def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split | StreamSplit], list[str]]:
+    """Read (``Split``) or wrap (``StreamSplit``) each file list; also returns the files skipped.
 
     The image size is ``data.image_size`` or else the size of the first readable training
     image; every image is resized to it. Images are read as grey when every probed
     training image is grey, else as RGB. ``data.mode`` auto streams when the uint8 set
     would exceed ``MEMORY_LIMIT_BYTES``. In memory mode every file is read and unreadable
-    ones are skipped and counted; a stream drops them from their batch when it meets
-    them, and only those met while probing are counted.
+    ones are skipped and listed; a stream drops them from their batch when it meets
+    them, and only those met while probing are listed.
     """
     size, grey, probe_skipped = _probe_train(splits["train"], cfg.image_size)
     channels = 1 if grey else 3
@@ -64,7 +64,7 @@ def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split
     stream = cfg.mode == "stream" or (cfg.mode == "auto" and total > MEMORY_LIMIT_BYTES)
     if stream:
         return {name: _stream(files, size, grey) for name, files in splits.items()}, probe_skipped
-    out, skipped = {}, 0
+    out, skipped = {}, []
     for name, files in splits.items():
         out[name], missed = read_into_memory(files, size, grey, workers=max(1, cfg.num_workers))
         skipped += missed
@@ -107,7 +107,7 @@ def _scan(folder: Path, field: str, *, require_every_class: bool) -> tuple[list[
     paths: list[str] = []
     labels: list[int] = []
     for label, class_folder in enumerate(classes):
-        files = _image_files(class_folder)
+        files = list_image_files(class_folder)
         if not files and require_every_class:
             raise ConfigError(
                 f"data.{field}: class folder '{class_folder}' has no image files "
@@ -137,20 +137,8 @@ def _scan_like(folder: Path, class_names: list[str], field: str) -> FileList:
     return _scan(folder, field, require_every_class=False)[1]
 
 
-def _image_files(folder: Path) -> list[str]:
-    found = []
-    for directory, subdirs, files in os.walk(folder, followlinks=True):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))  # sorted walk: stable order
-        found += [
-            os.path.join(directory, f)
-            for f in sorted(files)
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
-        ]
-    return found
-
-
-def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, int]:
-    """Target size, grey or not, and unreadable count, from headers of a spread of files."""
+def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, list[str]]:
+    """Target size, grey or not, and the unreadable files, from headers of a spread of files."""
     picks = np.unique(np.linspace(0, len(files) - 1, min(len(files), _PROBE_FILES)).astype(np.int64))
     found = [probe(files.paths[i]) for i in picks]
     readable = [f for f in found if f is not None]
@@ -161,7 +149,7 @@ def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, in
         )
     size = (image_size, image_size) if image_size else readable[0][0]
     grey = all(is_grey for _, is_grey in readable)
-    return size, grey, len(found) - len(readable)
+    return size, grey, [str(files.paths[i]) for i, f in zip(picks, found) if f is None]
 
 
 def _stream(files: FileList, size: tuple[int, int], grey: bool) -> StreamSplit:

@@ -1,16 +1,21 @@
-"""Reading image files with PIL: header probes, decoding to uint8 arrays, the stream dataset.
+"""Reading image files with PIL: which files a folder holds, header probes, decoding to
+uint8 arrays, the stream dataset. Training and ``nasxfer predict`` read images through the
+same functions, so a photo is seen the same way by both.
 
 A file PIL cannot read (not an image, truncated, a decompression bomb) is never an
-error here: ``probe`` and ``decode`` return None and the callers skip and count it.
+error here: ``probe`` and ``decode`` return None and the callers skip and report it.
+Photos are turned upright from their EXIF orientation (a phone's portrait shot is stored
+sideways with ``Orientation=6``) before anything else.
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from nasxfer.data.containers import FileList, Split
@@ -25,11 +30,34 @@ _UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBo
 _BILINEAR = getattr(Image, "Resampling", Image).BILINEAR  # Pillow < 9.1 has no Resampling enum
 
 
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})  # orientations that swap height and width
+
+
+def list_image_files(folder) -> list[str]:
+    """Every image file under ``folder``, sorted, as training reads a class folder: hidden
+    files and folders (``.ipynb_checkpoints``, ``.DS_Store``) left out, image extensions only
+    (so ``Thumbs.db`` and notes are too), symlinked folders followed."""
+    found = []
+    for directory, subdirs, files in os.walk(folder, followlinks=True):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))  # sorted walk: stable order
+        found += [
+            os.path.join(directory, f)
+            for f in sorted(files)
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+        ]
+    return found
+
+
 def probe(path: str) -> tuple[tuple[int, int], bool] | None:
-    """``((H, W), is_grey)`` from the file header alone, or None when PIL cannot open it."""
+    """``((H, W), is_grey)`` of the upright image, from the file header alone, or None when
+    PIL cannot open it."""
     try:
         with Image.open(path) as image:
-            return (image.height, image.width), image.mode in _GREY_MODES
+            size = (image.height, image.width)
+            if image.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
+                size = (image.width, image.height)
+            return size, image.mode in _GREY_MODES
     except _UNREADABLE:
         return None
 
@@ -41,7 +69,7 @@ def decode(path: str, size: tuple[int, int], grey: bool) -> np.ndarray | None:
         with Image.open(path) as image:
             if image.format == "JPEG":
                 image.draft(mode, (size[1], size[0]))  # decode at reduced scale when much larger: far faster
-            image = image.convert(mode)
+            image = ImageOps.exif_transpose(image).convert(mode)
             if (image.height, image.width) != tuple(size):
                 image = image.resize((size[1], size[0]), _BILINEAR)
             pixels = np.array(image, dtype=np.uint8)  # a writable copy: torch warns on read-only arrays
@@ -50,8 +78,8 @@ def decode(path: str, size: tuple[int, int], grey: bool) -> np.ndarray | None:
     return pixels[None] if grey else np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
-def read_into_memory(files: FileList, size: tuple[int, int], grey: bool, workers: int) -> tuple[Split, int]:
-    """Decode every file into one uint8 tensor; returns the split and how many files were skipped.
+def read_into_memory(files: FileList, size: tuple[int, int], grey: bool, workers: int) -> tuple[Split, list[str]]:
+    """Decode every file into one uint8 tensor; returns the split and the files skipped.
 
     Decoding runs on ``workers`` threads (PIL releases the GIL while decoding), each
     writing its own row of a preallocated tensor so memory peaks at the final size.
@@ -73,11 +101,11 @@ def read_into_memory(files: FileList, size: tuple[int, int], grey: bool, workers
         for i in range(count):
             read(i)
     labels = torch.from_numpy(files.labels.astype(np.int64))
-    skipped = count - int(readable.sum())
+    skipped = [str(files.paths[i]) for i in np.flatnonzero(~readable)]
     if skipped:
         keep = torch.from_numpy(np.flatnonzero(readable))
         return Split(images[keep], labels[keep]), skipped
-    return Split(images, labels), 0
+    return Split(images, labels), []
 
 
 class ImageFileDataset(Dataset):

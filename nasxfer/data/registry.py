@@ -49,7 +49,7 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
     train, val, test, carved = carve(source, cfg.val_fraction, cfg.test_fraction, seed)
     splits = {"train": cap(train, cfg.limit, seed), "val": val, "test": test}
 
-    skipped = 0
+    skipped: list[str] = []
     if isinstance(splits["train"], FileList):
         splits, skipped = read_image_splits(splits, cfg)
     elif cfg.image_size:
@@ -76,7 +76,8 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
         std=std,
         hflip_ok=source.hflip_ok,
         fingerprint=fingerprint(identity, splits),
-        skipped=skipped,
+        skipped=len(skipped),
+        skipped_files=tuple(skipped),
         name=source.name,
     )
 

@@ -38,6 +38,10 @@ class TrainingEvaluator:
         self.data_for(config, resolve_device(config.train.device))
         check_backbones(config)  # a bad backbone, weights file or run id fails here too
 
+    def skipped_files(self) -> list[str]:
+        """The unreadable image files the loaded datasets left out (each once, in order)."""
+        return list(dict.fromkeys(path for data in self._datasets.values() for path in data.skipped_files))
+
     def data_for(self, config: Config, device):
         """The config's dataset, loaded once per (data settings, seed, device)."""
         from nasxfer.data import load_dataset

@@ -103,14 +103,15 @@ class FilePrediction:
 
 
 def predict_files(classifier: Classifier, paths: Iterable[str | Path], top_k: int = 1, batch_size: int = 64) -> list[FilePrediction]:
-    """Predict for image files and folders (searched recursively); unreadable files are
-    returned with an error instead of stopping the rest."""
-    from nasxfer.data.images import IMAGE_EXTENSIONS
+    """Predict for image files and folders (searched recursively, hidden folders and
+    non-image files left out, as in training); unreadable files are returned with an error
+    instead of stopping the rest."""
+    from nasxfer.data.images import list_image_files
 
     files: list[Path] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if path.is_dir():  # walked exactly as training walks a class folder
+            files += [Path(p) for p in list_image_files(path)]
         else:
             files.append(path)
     readable, results = [], []

@@ -98,6 +98,7 @@ def _summary(report: dict[str, Any]) -> str:
         ("trials", f"{trials_text(trials)}, {trials['total']} in all"),
         ("training", f"{report.get('epochs_trained', '-')} epochs, {duration_text(report['search_seconds'])}"),
         ("stopped", report["stop_reason"] or "-"),
+        ("files skipped", ", ".join(report["skipped_files"]) or "none"),
         ("device", device_text(env)),
         ("torch", env.get("torch") or "-"),
         ("git revision", env.get("git_revision") or "-"),

@@ -98,6 +98,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         "epochs_trained": epochs_trained(history),
         "search_seconds": round(float(sum(r.seconds for r in history)), 3),
         "stop_reason": stopped[-1]["reason"] if stopped else None,
+        "skipped_files": next((list(e.get("files", [])) for e in events if e.get("event") == "files_skipped"), []),
         "best": None
         if best is None
         else {"trial": best.number, "metric": best.metrics.get(objective.metric), "values": best.values, "metrics": best.metrics},
@@ -166,6 +167,8 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
         lines.append(f"- device: {device_text(report['env'])}")
     if report["stop_reason"]:
         lines.append(f"- stopped: {report['stop_reason']}")
+    if report["skipped_files"]:
+        lines.append(f"- unreadable image files left out: {len(report['skipped_files'])} ({', '.join(report['skipped_files'][:10])})")
     if report["final"]:
         f = report["final"]
         lines.append(f"- final model (trial {f['trial']}, {f['epochs']} epochs): test accuracy {f['test_accuracy']:.4f}, macro-F1 {f['test_f1']:.4f}")

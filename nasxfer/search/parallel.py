@@ -42,7 +42,7 @@ from nasxfer.progress.reporter import Reporter
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.search.outcome import SearchOutcome, StopRequest
 from nasxfer.search.planning import PlannedTrial, create_planner
-from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
+from nasxfer.search.stopping import report_skipped_files, time_budget_spent, too_many_in_a_row
 from nasxfer.search.trial_run import failed_trial
 from nasxfer.search.space import SearchSpace
 from nasxfer.storage.run_status import STOPPED_BY_REQUEST
@@ -120,7 +120,7 @@ def run_parallel_search(
             executor = create_executor(config, evaluator)
         search = None
         try:
-            search = _ParallelSearch(config, store, reporter, stop or StopRequest(), executor)
+            search = _ParallelSearch(config, store, reporter, stop or StopRequest(), executor, evaluator)
             outcome = search.run()
         finally:
             # On any way out (an error, a second Ctrl-C) nothing may keep training for nobody.
@@ -132,8 +132,9 @@ def run_parallel_search(
 
 
 class _ParallelSearch:
-    def __init__(self, config: Config, store: RunStore, reporter: Reporter, stop: StopRequest, executor):
+    def __init__(self, config: Config, store: RunStore, reporter: Reporter, stop: StopRequest, executor, evaluator=None):
         self.config, self.store, self.reporter, self.stop, self.executor = config, store, reporter, stop, executor
+        self.evaluator = evaluator  # the driver's: it loaded the data and knows which files it skipped
         self.space = SearchSpace.from_config(config)
         self.objective = objective_of(config)
         self.planner = create_planner(config, store, self.space)
@@ -154,6 +155,7 @@ class _ParallelSearch:
             "search_started", resumed_trials=len(self.history), elapsed=self.elapsed(), executor=self.executor.describe()
         )
         self.reporter.search_started(store.run_id, self.config, self.space, resumed=len(self.history))
+        report_skipped_files(store, self.reporter, self.evaluator)
         final_reason = None  # set once nothing more may start: a failure streak, the time budget
         interrupted = False
         while True:

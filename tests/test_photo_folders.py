@@ -1,0 +1,110 @@
+"""Photo folders as users have them: sideways phone shots, hidden notebook folders, a
+truncated JPEG, odd colour modes and extensions; training and predict see them alike."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from nasxfer.cli import app
+from nasxfer.config import DataConfig
+from nasxfer.data import load_dataset
+from nasxfer.data.images import decode, list_image_files, probe
+
+from conftest import TINY
+
+
+def _half_black(size=(8, 16)) -> Image.Image:
+    """Left half black, right half white: which way it is turned shows."""
+    pixels = np.zeros((*size, 3), dtype=np.uint8)
+    pixels[:, size[1] // 2:] = 255
+    return Image.fromarray(pixels)
+
+
+def _with_orientation(image: Image.Image, path: Path, orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, exif=exif.tobytes())
+
+
+def photo_folder(root: Path) -> Path:
+    """Two classes of every oddity a real folder has."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("cats", "dogs")):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            pixels[..., 0] = 120 * c
+            Image.fromarray(pixels).save(folder / f"{i}.JPG")  # upper-case extension
+        Image.fromarray(pixels).convert("CMYK").save(folder / "cmyk.jpeg")
+        Image.fromarray(pixels).convert("L").save(folder / "grey.png")
+        Image.fromarray(pixels).convert("P").save(folder / "palette.png")
+        Image.fromarray(pixels).save(folder / "photo.webp")
+        (folder / "Thumbs.db").write_bytes(b"\0" * 64)
+        (folder / ".DS_Store").write_bytes(b"\0" * 16)
+        hidden = folder / ".ipynb_checkpoints"
+        hidden.mkdir()
+        Image.fromarray(pixels).save(hidden / "copy-checkpoint.png")
+    good = io.BytesIO()
+    Image.fromarray(pixels).save(good, format="JPEG")
+    (root / "dogs" / "truncated.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 3])
+    (root / "cats" / "empty.png").write_bytes(b"")
+    return root
+
+
+def test_exif_orientation_turns_photos_upright(tmp_path):
+    path = tmp_path / "sideways.jpg"
+    _with_orientation(_half_black(), path, 6)  # stored 8x16, shown rotated a quarter turn
+    assert probe(str(path))[0] == (16, 8)
+    pixels = decode(str(path), (16, 8), grey=False)
+    top, bottom = pixels[:, :2].mean(), pixels[:, -2:].mean()
+    assert top < 60 and bottom > 200  # orientation 6 turns the black left half to the top
+    plain = tmp_path / "plain.jpg"
+    _half_black().save(plain)
+    assert decode(str(plain), (8, 16), grey=False)[:, :, :2].mean() < 60  # no EXIF: left stays black
+
+
+def test_training_and_predict_walk_folders_alike(tmp_path):
+    root = photo_folder(tmp_path / "photos")
+    files = list_image_files(root / "cats")
+    names = sorted(Path(f).name for f in files)
+    assert names == sorted(["0.JPG", "1.JPG", "2.JPG", "3.JPG", "4.JPG", "5.JPG", "cmyk.jpeg", "grey.png",
+                            "palette.png", "photo.webp", "empty.png"])
+    data = load_dataset(DataConfig(dataset="imagefolder", root=str(root), image_size=8), seed=0)
+    assert data.skipped == 2 and sorted(Path(p).name for p in data.skipped_files) == ["empty.png", "truncated.jpg"]
+    assert len(data.train) + len(data.val) + len(data.test) == 2 * 10  # every readable image, each once
+    assert data.channels == 3
+
+
+def test_search_reports_skipped_files_once_and_predict_skips_hidden_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = photo_folder(tmp_path / "photos")
+    config = {**TINY, "data": {"dataset": "imagefolder", "root": str(root), "image_size": 8},
+              "search": {**TINY["search"], "budget": {"trials": 1}}}
+    config["train"] = {**TINY["train"], "epochs": 1}
+    path = tmp_path / "photos.yaml"
+    path.write_text(yaml.safe_dump(config))
+    runner = CliRunner()
+    searched = runner.invoke(app, ["search", str(path), "--runs-dir", "runs"])
+    assert searched.exit_code == 0, searched.output
+    assert searched.output.count("skipped 2 unreadable image files") == 1
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    events = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
+    skipped = [e for e in events if e["event"] == "files_skipped"]
+    assert len(skipped) == 1 and sorted(Path(p).name for p in skipped[0]["files"]) == ["empty.png", "truncated.jpg"]
+    assert "skipped 2 unreadable image files" in (run / "search.log").read_text()
+    report = json.loads(runner.invoke(app, ["report", "latest", "--runs-dir", "runs", "--format", "json"]).output)
+    assert sorted(Path(p).name for p in report["skipped_files"]) == ["empty.png", "truncated.jpg"]
+    resumed = runner.invoke(app, ["search", "--resume", "latest", "--runs-dir", "runs", "--set", "search.budget.trials=2"])
+    assert resumed.exit_code == 0 and "unreadable image files" not in resumed.output  # once per run
+    predicted = runner.invoke(app, ["predict", "latest", str(root), "--runs-dir", "runs", "--output", "preds.json"])
+    assert predicted.exit_code == 0, predicted.output
+    paths = [row["path"] for row in json.loads((tmp_path / "preds.json").read_text())]
+    assert paths and not any(".ipynb_checkpoints" in p or "Thumbs.db" in p for p in paths)
