@@ -79,6 +79,12 @@ def epochs_trained(history: Sequence[TrialRecord]) -> int:
     return sum(record.epochs_reached for record in history)
 
 
+#: Objectives measured on the untrained network (``evaluation.costs``): training never changes
+#: them, so a scheduler's rungs and the median pruner, which compare trials part-way through
+#: training, would rank them by size. The one list both refuse.
+STATIC_METRICS: tuple[str, ...] = ("params", "flops", "macs", "latency_ms", "latency_p90_ms", "memory_mb")
+
+
 @dataclass(frozen=True)
 class ObjectiveSpec:
     """Which metric ranks trials, and whether more is better.
