@@ -64,3 +64,62 @@ def test_a_learned_objective_still_validates_with_a_scheduler_or_pruner(tmp_path
     config = tiny(search={"objective": {"metric": "val_loss", "mode": "min"}, **section}, train={"epochs": 4})
     result = validate(tmp_path, config)
     assert result.exit_code == 0, result.output
+
+
+# --------------------------------------------------------------------- what a space may vary
+
+
+def over(path: str, choices: list) -> dict:
+    space = {**TINY["search"]["space"], path: {"choices": choices}}
+    return tiny(search={"space": space})
+
+
+DATA_DIMENSIONS = {
+    "seed": [0, 1],
+    "data.val_fraction": [0.2, 0.3],
+    "data.test_fraction": [0.2, 0.3],
+    "data.limit": [20, 40],
+    "data.dataset": ["synthetic", "digits"],
+    "data.root": ["a", "b"],
+    "data.val_root": ["a", "b"],
+    "data.test_root": ["a", "b"],
+    "data.synthetic.num_samples": [100, 160],
+    "data.synthetic": [{"num_samples": 100}, {"num_samples": 160}],
+    "data.mode": ["memory", "stream"],
+}
+IDLE_DIMENSIONS = {
+    "finetune.epochs": [1, 2],
+    "executor.max_retries": [1, 2],
+    "output.tensorboard": [False, True],
+    "name": ["a", "b"],
+}
+
+
+@pytest.mark.parametrize("path", sorted(DATA_DIMENSIONS))
+def test_a_space_cannot_vary_the_data_or_its_split(tmp_path, path):
+    line = refused(validate(tmp_path, over(path, DATA_DIMENSIONS[path])))
+    assert line.startswith(f"error: search.space.{path}: ")
+    assert "fixed per run" in line and "data.image_size and data.augment may vary" in line
+
+
+@pytest.mark.parametrize("path", sorted(IDLE_DIMENSIONS))
+def test_a_space_cannot_vary_what_no_trial_uses(tmp_path, path):
+    line = refused(validate(tmp_path, over(path, IDLE_DIMENSIONS[path])))
+    assert line.startswith(f"error: search.space.{path}: ")
+    assert "no trial would train differently" in line
+
+
+def test_search_refuses_a_data_dimension_before_a_run_exists(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("NASXFER_RUNS_DIR", str(runs))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(over("seed", [0, 1])))
+    line = refused(CliRunner().invoke(app, ["search", str(path)]))
+    assert line.startswith("error: search.space.seed: ")
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.parametrize("path, choices", [("data.image_size", [8, 12]), ("data.augment", ["none", "flip"])])
+def test_a_space_may_vary_the_image_size_and_augmentation(tmp_path, path, choices):
+    result = validate(tmp_path, over(path, choices))
+    assert result.exit_code == 0, result.output
