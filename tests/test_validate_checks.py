@@ -123,3 +123,104 @@ def test_search_refuses_a_data_dimension_before_a_run_exists(tmp_path, monkeypat
 def test_a_space_may_vary_the_image_size_and_augmentation(tmp_path, path, choices):
     result = validate(tmp_path, over(path, choices))
     assert result.exit_code == 0, result.output
+
+
+# --------------------------------------------------------------------- what search would refuse
+
+
+def transfer(**backbone) -> dict:
+    """TINY as a transfer search over the head's dropout."""
+    config = copy.deepcopy(TINY)
+    config["model"] = {"backbone": {"name": "resnet20", "weights": "none", **backbone}}
+    config["search"]["space"] = {"model.head.dropout": {"choices": [0.0, 0.2]}}
+    return config
+
+
+MISSING = {
+    "imagefolder root": (
+        lambda tmp: tiny(data={"dataset": "imagefolder", "root": str(tmp / "no-images")}),
+        "error: data.root: no such folder",
+    ),
+    "imagefolder val_root": (
+        lambda tmp: tiny(data={"dataset": "imagefolder", "root": str(tmp), "val_root": str(tmp / "no-val")}),
+        "error: data.val_root: no such folder",
+    ),
+    "mnist offline": (
+        lambda tmp: tiny(data={"dataset": "mnist", "root": str(tmp / "no-mnist"), "download": False}),
+        "error: data.download: mnist not found under",
+    ),
+    "weights file": (lambda tmp: transfer(weights=str(tmp / "no.pth")), "error: model.backbone.weights: no such file"),
+    "run backbone": (lambda tmp: transfer(name="run:no-such-run", weights="DEFAULT"), "error: model.backbone.name: run 'no-such-run': no such run"),
+    "factory module": (
+        lambda tmp: transfer(name=None, factory="no_such_package.nets:make"),
+        "error: model.backbone.factory: cannot import 'no_such_package.nets'",
+    ),
+    "factory function": (
+        lambda tmp: transfer(name=None, factory="json:no_such_function"),
+        "error: model.backbone.factory: 'json' has no 'no_such_function'",
+    ),
+    "warm start run": (lambda tmp: tiny(search={"warm_start": "no-such-run"}), "error: search.warm_start: run 'no-such-run': no such run"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISSING))
+def test_validate_refuses_what_search_would_refuse(tmp_path, monkeypatch, case):
+    make, expected = MISSING[case]
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("NASXFER_RUNS_DIR", str(runs))
+    config = make(tmp_path)
+    validated = refused(validate(tmp_path, config))
+    assert validated.startswith(expected), validated
+    searched = refused(CliRunner().invoke(app, ["search", str(tmp_path / "config.yaml")]))
+    assert searched == validated  # the same check, the same line
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_validate_refuses_a_timm_backbone_without_timm(tmp_path, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("timm") is not None:
+        pytest.skip("timm is installed here")
+    line = refused(validate(tmp_path, transfer(name="timm:resnet18")))
+    assert line == "error: model.backbone.name: timm backbones need timm, which is not installed (pip install timm)"
+
+
+def test_validate_refuses_a_timm_choice_of_the_space_without_timm(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("timm") is not None:
+        pytest.skip("timm is installed here")
+    config = transfer()
+    config["search"]["space"]["model.backbone.name"] = {"choices": ["resnet20", "timm:resnet18"]}
+    assert "timm backbones need timm" in refused(validate(tmp_path, config))
+
+
+def test_validate_refuses_tensorboard_output_without_tensorboard(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed here")
+    assert "tensorboard" in refused(validate(tmp_path, tiny(output={"tensorboard": True})))
+
+
+def test_validate_stays_light(tmp_path):
+    """The checks read no data and build no network: validate does not import torch."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(transfer(weights=str(path))))  # any readable file passes the check
+    code = (
+        "import sys; from typer.testing import CliRunner; from nasxfer.cli import app; "
+        f"r = CliRunner().invoke(app, ['validate', {str(path)!r}]); "
+        "print(r.exit_code, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "False"]
+
+
+def test_the_offline_check_knows_every_torchvision_dataset():
+    from nasxfer.data.paths import TORCHVISION_DATASETS
+    from nasxfer.data.torchvision_sets import TORCHVISION_NAMES
+
+    assert sorted(TORCHVISION_DATASETS) == sorted(TORCHVISION_NAMES)
