@@ -52,6 +52,9 @@ class TrialRecord:
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> TrialRecord:
+        """The record a journal row holds; ``ValueError`` (or ``KeyError``) when the row is not one."""
+        if not (isinstance(row.get("number"), int) and isinstance(row.get("values"), dict)):
+            raise ValueError("a trial record needs an integer number and a mapping of values")
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         fields["state"] = TrialState(row["state"])
         return cls(**fields)
