@@ -169,17 +169,17 @@ def _runs_dir_for_the_library(runs_dir: Optional[Path]):
 def validate(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
     overrides: List[str] = Overrides,
+    runs_dir: Optional[Path] = RunsDir,
 ) -> None:
-    """Check a config and print it resolved, with the size of its search space. Trains nothing."""
+    """Check a config as search would before it starts, and print it resolved, with the size
+    of its search space. Reads no data and trains nothing."""
     from rich.table import Table
 
     from nasxfer.config import load_config
-    from nasxfer.progress.live import check_log_outputs
-    from nasxfer.search.runner import check_search_setup
+    from nasxfer.search.preflight import check_before_run
 
     cfg = load_config(config, overrides)
-    space = check_search_setup(cfg)
-    check_log_outputs(cfg)
+    space = check_before_run(cfg, _runs_dir(runs_dir))
     console.print(cfg.to_yaml(), highlight=False, end="")
     table = Table(title="search space")
     for column in ("field", "kind", "values"):
@@ -240,9 +240,10 @@ def search(
     """
     from nasxfer.config import load_config
     from nasxfer.evaluation.evaluator import make_evaluator
-    from nasxfer.progress.live import check_log_outputs, make_reporter
+    from nasxfer.progress.live import make_reporter
     from nasxfer.search.outcome import StopRequest
-    from nasxfer.search.runner import check_search_setup, resume_config, run_search
+    from nasxfer.search.preflight import check_before_run
+    from nasxfer.search.runner import resume_config, run_search
     from nasxfer.storage.store import RunStore, resolve_run
 
     if resume is not None:
@@ -254,14 +255,9 @@ def search(
         _fail("search: missing CONFIG (e.g. nasxfer search configs/quickstart.yaml), or --resume RUN")
     else:
         cfg, changes = load_config(config, overrides), {}
-    # Everything that can be checked without training is checked before the run folder exists.
-    space = check_search_setup(cfg)
-    if resume is None:  # a resumed run has its warm-start candidates in its journal
-        from nasxfer.search.objectives import objective_of
-        from nasxfer.search.warm_start import warm_start_candidates
-
-        warm_start_candidates(cfg, _runs_dir(runs_dir), space, objective_of(cfg))
-    check_log_outputs(cfg)
+    # Everything that can be checked without training is checked before the run folder
+    # exists: first what validate checks too, then what needs the data and the weights.
+    check_before_run(cfg, _runs_dir(runs_dir), resumed=resume is not None)
     evaluator = make_evaluator(cfg)
     evaluator.prepare(cfg)  # a bad data path fails here
     if resume is None:

@@ -21,6 +21,7 @@ from nasxfer.config.messages import format_validation_error
 from nasxfer.config.model import ModelConfig
 from nasxfer.config.overrides import parse_override, set_path
 from nasxfer.config.search import SearchConfig
+from nasxfer.config.space_rules import check_space_paths
 from nasxfer.config.training import FinetuneConfig, TrainConfig
 from nasxfer.config.yaml_io import read_yaml_mapping
 from nasxfer.errors import ConfigError
@@ -105,6 +106,11 @@ class Config(Strict):
                     f"search.space.{path}: the model has no backbone, so this is unused "
                     "(set model.backbone.name to transfer from a pretrained network)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _space_varies_what_trials_train(self) -> Config:
+        check_space_paths(self.search.space, DataConfig.model_fields)
         return self
 
     def apply(self, values: Mapping[str, Any]) -> Config:

@@ -21,6 +21,7 @@ import torch
 
 from nasxfer.data.containers import FileList, Source, Split, StreamSplit
 from nasxfer.data.images import IMAGE_EXTENSIONS, ImageFileDataset, list_image_files, probe, read_into_memory
+from nasxfer.data.paths import require_folder
 from nasxfer.errors import ConfigError
 
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # data.mode auto: larger sets (as uint8) are streamed
@@ -30,12 +31,12 @@ _SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "t
 
 def load_imagefolder(cfg, seed: int) -> Source:
     """List the files of every split the folders provide (nothing is decoded yet)."""
-    root = _folder(cfg.root, "root")
+    root = require_folder(cfg.root, "root")
     layout = _split_layout(root)
     class_names, train = _scan(layout.get("train", root), "root", require_every_class=True)
     splits = {}
     for name, override, field in (("val", cfg.val_root, "val_root"), ("test", cfg.test_root, "test_root")):
-        folder = _folder(override, field) if override else layout.get(name)
+        folder = require_folder(override, field) if override else layout.get(name)
         if folder is not None:
             splits[name] = _scan_like(folder, class_names, field if override else "root")
     return Source(
@@ -69,13 +70,6 @@ def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split
         out[name], missed = read_into_memory(files, size, grey, workers=max(1, cfg.num_workers))
         skipped += missed
     return out, skipped
-
-
-def _folder(path: str, field: str) -> Path:
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"data.{field}: no such folder '{path}' (point it at a folder of class folders)")
-    return folder.resolve()
 
 
 def _split_layout(root: Path) -> dict[str, Path]:

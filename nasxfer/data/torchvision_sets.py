@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from nasxfer.data.containers import Source, Split
+from nasxfer.data.paths import not_found_offline, torchvision_root
 from nasxfer.errors import ConfigError
 
-DEFAULT_ROOT = "~/.cache/nasxfer/datasets"
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ TORCHVISION_NAMES: tuple[str, ...] = tuple(_SPECS)
 def load_torchvision(name: str, cfg, seed: int) -> Source:
     """Load ``name`` from ``cfg.root`` (downloading there when ``cfg.download``)."""
     spec = _SPECS[name]
-    root = Path(cfg.root or DEFAULT_ROOT).expanduser()
+    root = torchvision_root(cfg)
     train_set = _open(name, spec, root, train=True, download=cfg.download)
     test_set = _open(name, spec, root, train=False, download=cfg.download)
     classes = getattr(train_set, "classes", None) or [str(i) for i in range(10)]  # SVHN has none
@@ -74,10 +74,7 @@ def _open(name: str, spec: _Spec, root: Path, *, train: bool, download: bool):
                 "check the internet connection or put the files there yourself"
             ) from None
         if "not found" in str(exc).lower():
-            raise ConfigError(
-                f"data.download: {name} not found under '{root}'; set data.download: true "
-                "(needs internet) or point data.root at it"
-            ) from None
+            raise not_found_offline(name, root) from None
         raise
 
 

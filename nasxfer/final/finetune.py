@@ -36,6 +36,10 @@ def finetune_run(
     (the trial's config is what the search chose).
     """
     changes = finetune_changes(overrides)
+    # Read the run before locking it, so that a damaged run folder is refused with nothing
+    # written into it, not even the lock file.
+    store.config()
+    store.history()
     with store.lock():  # one writer: a search still running on this run is refused
         return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite, changes)
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nasxfer.errors import NasxferError
 from nasxfer.reporting.analysis import best_so_far, dimension_effects, parameter_slices, pareto_points, short_value
 from nasxfer.storage.provenance import device_text
 from nasxfer.search.pareto import pareto_rank
@@ -47,7 +48,13 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
     # The trade-off plot: the two objectives when there are two, else accuracy against size.
     pareto_y, pareto_x = (objectives[0], objectives[1]) if len(objectives) == 2 else (
         ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("params", "min"))
-    final = _read_json(store.path / "final" / "metrics.json")
+    try:
+        final = _read_json(store.path / "final" / "metrics.json")
+    except ValueError as exc:  # not JSON: written by hand, or by something else
+        raise NasxferError(
+            f"run '{store.run_id}': final/metrics.json is not a JSON file ({exc}); "
+            f"run nasxfer finetune {store.run_id} again to rewrite it"
+        ) from None
     env = _read_json(store.path / "env.json") or {}
     events = list(store.events())
     stopped = [e for e in events if e.get("event") == "search_stopped"]

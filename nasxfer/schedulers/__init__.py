@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 
 from nasxfer.errors import ConfigError
+from nasxfer.search.trial import STATIC_METRICS
 
 #: name -> "module:class"
 _REGISTRY: dict[str, str] = {
@@ -47,9 +48,10 @@ def check_scheduler(config) -> None:
             "search.scheduler: a results table has one final value per architecture and no epochs to "
             "schedule (drop search.scheduler, or search.evaluator.table to train for real)"
         )
-    if config.search.objective.metric == "params":
+    metric = config.search.objective.metric
+    if metric in STATIC_METRICS:
         raise ConfigError(
-            "search.scheduler: the objective 'params' does not change with training, so rungs cannot "
+            f"search.scheduler: the objective '{metric}' does not change with training, so rungs cannot "
             "rank trials by it (rank by val_accuracy, val_f1 or val_loss, or drop search.scheduler)"
         )
     if "train.epochs" in config.search.space:

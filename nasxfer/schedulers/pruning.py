@@ -17,7 +17,7 @@ from typing import Sequence
 
 from nasxfer.errors import ConfigError
 from nasxfer.schedulers.rungs import value_at
-from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
+from nasxfer.search.trial import STATIC_METRICS, ObjectiveSpec, TrialRecord, TrialState
 
 
 class MedianPruner:
@@ -71,9 +71,10 @@ def create_pruner(config, objective: ObjectiveSpec) -> MedianPruner | None:
             "search.pruner: a results table has no learning curve to prune on "
             "(drop search.pruner, or search.evaluator.table to train for real)"
         )
-    if config.search.objective.metric == "params":
+    metric = config.search.objective.metric
+    if metric in STATIC_METRICS:
         raise ConfigError(
-            "search.pruner: the objective 'params' does not change with training, so there is "
+            f"search.pruner: the objective '{metric}' does not change with training, so there is "
             "nothing to prune on (rank by val_accuracy, val_f1 or val_loss, or drop search.pruner)"
         )
     if settings.warmup_epochs >= config.train.epochs - 1:

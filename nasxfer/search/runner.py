@@ -57,6 +57,10 @@ def resume_config(store: RunStore, overrides: list[str] | tuple[str, ...] = ()) 
     from nasxfer.config import parse_override
 
     config = store.config()
+    # The journal is read here too, so that a damaged one is refused before the resumed
+    # search writes anything into the run folder (its log, its lock).
+    store.history()
+    store.unfinished_trials()
     changes = {}
     for item in overrides:
         key, value = parse_override(item)

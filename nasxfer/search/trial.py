@@ -52,6 +52,9 @@ class TrialRecord:
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> TrialRecord:
+        """The record a journal row holds; ``ValueError`` (or ``KeyError``) when the row is not one."""
+        if not (isinstance(row.get("number"), int) and isinstance(row.get("values"), dict)):
+            raise ValueError("a trial record needs an integer number and a mapping of values")
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         fields["state"] = TrialState(row["state"])
         return cls(**fields)
@@ -77,6 +80,12 @@ def epochs_trained(history: Sequence[TrialRecord]) -> int:
     retrained after a crash or an out-of-memory retry are not counted.
     """
     return sum(record.epochs_reached for record in history)
+
+
+#: Objectives measured on the untrained network (``evaluation.costs``): training never changes
+#: them, so a scheduler's rungs and the median pruner, which compare trials part-way through
+#: training, would rank them by size. The one list both refuse.
+STATIC_METRICS: tuple[str, ...] = ("params", "flops", "macs", "latency_ms", "latency_p90_ms", "memory_mb")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from nasxfer.config import Config, read_yaml_mapping, validate_config
-from nasxfer.errors import NasxferError, RunNotFoundError
+from nasxfer.errors import ConfigError, NasxferError, RunNotFoundError
 from nasxfer.storage.faults import crash_point
 from nasxfer.storage.atomic import (
     atomic_torch_save,
@@ -155,22 +155,34 @@ class RunStore:
 
     def config(self) -> Config:
         """The run's resolved config, read with the config loader's limits (size, aliases):
-        a tampered ``config.yaml`` is one ``ConfigError`` line, never a hang."""
-        return validate_config(read_yaml_mapping(self.path / "config.yaml"))
+        a tampered ``config.yaml`` is one line naming the run, never a hang."""
+        try:
+            return validate_config(read_yaml_mapping(self.path / "config.yaml"))
+        except ConfigError as exc:
+            raise self._damaged(f"config.yaml does not load ({exc})") from None
 
     def events(self) -> Iterator[dict[str, Any]]:
-        """Journal events in order. A torn last line (a kill mid-write) is skipped."""
+        """Journal events in order. A torn last line (a kill mid-write) is skipped, and so is a
+        line that is not JSON (a torn line that a later session appended to); a line that is
+        JSON but not an event object was not written by nasxfer: ``NasxferError``."""
         path = self.path / "journal.jsonl"
         if not path.exists():
             return
-        with path.open("r", encoding="utf-8") as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break  # the writer died mid-line; everything before it is intact
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+        try:
+            # errors="replace": undecodable bytes make a line that is not JSON, skipped like a torn one
+            with path.open("r", encoding="utf-8", errors="replace") as f:
+                for number, line in enumerate(f, 1):
+                    if not line.endswith("\n"):
+                        break  # the writer died mid-line; everything before it is intact
+                    try:
+                        event = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if not isinstance(event, dict):
+                        raise self._damaged(f"journal.jsonl line {number} is not an event object")
+                    yield event
+        except OSError as exc:
+            raise self._damaged(f"journal.jsonl cannot be read ({exc.strerror or exc})") from None
 
     def history(self) -> list[TrialRecord]:
         """Finished trials, each once, in the order they first finished.
@@ -181,9 +193,28 @@ class RunStore:
         latest: dict[int, TrialRecord] = {}
         for event in self.events():
             if event.get("event") == "trial_finished":
-                record = TrialRecord.from_json(event["trial"])
+                record = self._trial_record(event)
                 latest[record.number] = record  # an existing key keeps its place
         return list(latest.values())
+
+    def _trial_record(self, event: dict[str, Any]) -> TrialRecord:
+        try:
+            return TrialRecord.from_json(event["trial"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._damaged(f"journal.jsonl has a trial_finished event without a valid trial record ({exc!r})") from None
+
+    def _trial_number(self, event: dict[str, Any]) -> int:
+        """The trial number of a trial event (``trial_started`` and the like, or ``trial_finished``)."""
+        number = event["trial"].get("number") if isinstance(event.get("trial"), dict) else event.get("number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise self._damaged(f"journal.jsonl has a {event.get('event')} event without a trial number")
+        return number
+
+    def _damaged(self, problem: str) -> NasxferError:
+        """The error for a run folder whose files nasxfer did not write as they are."""
+        return NasxferError(
+            f"run '{self.run_id}': {problem}; was the run folder edited by hand? restore the file, or start a new run"
+        )
 
     def trial_dir(self, number: int) -> Path:
         return self.path / "trials" / f"{number:04d}"
@@ -204,9 +235,9 @@ class RunStore:
         started: dict[int, dict[str, Any]] = {}
         for event in self.events():
             if event.get("event") in ("trial_started", "trial_promoted"):
-                started[event["number"]] = event
+                started[self._trial_number(event)] = event
             elif event.get("event") == "trial_finished":
-                started.pop(event["trial"]["number"], None)
+                started.pop(self._trial_number(event), None)
         return [started[number] for number in sorted(started)]
 
     def spent_seconds(self) -> float:

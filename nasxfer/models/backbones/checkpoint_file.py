@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nasxfer.errors import ConfigError
+from nasxfer.models.backbone_sources import require_weights_file
 
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "net")  # where trainers tuck the weights
 _SHOWN = 3  # keys named in an error message; the count says how many more
@@ -24,12 +25,7 @@ _SHOWN = 3  # keys named in an error message; the count says how many more
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint file, unwrapped and without ``module.`` prefixes."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"model.backbone.weights: no such file '{path}' (paths are relative to the working "
-            "directory; or use DEFAULT or none)"
-        )
+    path = require_weights_file(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error

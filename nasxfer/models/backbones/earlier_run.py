@@ -16,33 +16,17 @@ from typing import Any
 
 from torch import nn
 
-from nasxfer.errors import ConfigError, NasxferError
+from nasxfer.errors import ConfigError
 from nasxfer.models.backbone_names import RUN_PREFIX
+from nasxfer.models.backbone_sources import run_model_file
 from nasxfer.models.backbones.base import Backbone, InputSpec, split_into_stages
 
 
 def source_payload(run_id: str) -> dict[str, Any]:
     """The model file (weights included) that ``run:<run_id>`` transfers from."""
     from nasxfer.storage.model_files import load_payload
-    from nasxfer.storage.store import default_runs_dir, resolve_run
-    from nasxfer.search.trial import ObjectiveSpec
 
-    runs_dir = default_runs_dir()
-    try:
-        store = resolve_run(runs_dir, run_id)
-    except NasxferError as exc:
-        raise ConfigError(f"model.backbone.name: {exc}") from None
-    path = store.path / "final" / "model.pt"
-    if not path.is_file():
-        objective = store.config().search.objective
-        best = ObjectiveSpec(objective.metric, objective.mode).best(store.history())
-        path = store.trial_dir(best.number) / "model.pt" if best is not None else None
-    if path is None or not path.is_file():
-        raise ConfigError(
-            f"model.backbone.name: run '{run_id}' in '{runs_dir}' has no final model and no completed trial's "
-            "model.pt to transfer from"
-        )
-    return load_payload(path)
+    return load_payload(run_model_file(run_id))
 
 
 def describe(payload: dict[str, Any]) -> dict[str, Any]:

@@ -23,13 +23,13 @@ file to load into the returned module.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
 from torch import nn
 
 from nasxfer.errors import ConfigError, NasxferError
 from nasxfer.models.backbone_names import weights_kind
+from nasxfer.models.backbone_sources import resolve_factory
 from nasxfer.models.backbones.base import Backbone, InputSpec, infer_num_features, split_into_stages
 from nasxfer.models.backbones.checkpoint_file import load_into, read_state_dict
 
@@ -38,24 +38,8 @@ def _call(body, x):
     return body(x)
 
 
-def resolve(spec: str):
-    """The callable that ``package.module:function`` names; a one-line error if there is none."""
-    module_name, _, attribute = spec.partition(":")
-    try:
-        target = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"model.backbone.factory: cannot import {module_name!r} ({exc}); is it on PYTHONPATH?") from None
-    for part in attribute.split("."):
-        target = getattr(target, part, None)
-        if target is None:
-            raise ConfigError(f"model.backbone.factory: {module_name!r} has no {attribute!r}")
-    if not callable(target):
-        raise ConfigError(f"model.backbone.factory: {spec!r} is not callable")
-    return target
-
-
 def build(cfg, pretrained: bool = True) -> Backbone:
-    function = resolve(cfg.factory)
+    function = resolve_factory(cfg.factory)
     kind = weights_kind(cfg.weights)
     kwargs = {}
     if "pretrained" in inspect.signature(function).parameters:

@@ -8,30 +8,7 @@ cache, so the trials that follow find them there.
 
 from __future__ import annotations
 
-import itertools
-
-from nasxfer.errors import ConfigError
-
-
-def backbone_configs(config) -> list:
-    """The distinct ``model.backbone`` sections of ``config`` and of its space's backbone choices."""
-    varied = {
-        path: dim.choices
-        for path, dim in config.search.space.items()
-        if path.startswith("model.backbone") and dim.choices is not None
-    }
-    found = {}
-    configs = [config]
-    for combo in itertools.product(*varied.values()):
-        values = dict(zip(varied, combo))
-        try:
-            configs.append(config.apply(values))
-        except ConfigError as exc:  # a misspelt backbone among the choices: say so now, not per trial
-            raise ConfigError(f"search.space: {values} is not a valid backbone: {exc}") from None
-    for cfg in configs:
-        if cfg.model.backbone is not None:
-            found.setdefault(cfg.model.backbone.model_dump_json(), cfg.model.backbone)
-    return list(found.values())
+from nasxfer.models.backbone_sources import backbone_configs
 
 
 def check_backbones(config) -> dict[str, list[dict]]:

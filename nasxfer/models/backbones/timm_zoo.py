@@ -11,21 +11,9 @@ from __future__ import annotations
 
 from nasxfer.errors import ConfigError, NasxferError
 from nasxfer.models.backbone_names import TIMM_PREFIX, weights_kind
+from nasxfer.models.backbone_sources import import_timm
 from nasxfer.models.backbones.base import Backbone, InputSpec, split_into_stages
 from nasxfer.models.backbones.checkpoint_file import load_into, read_state_dict
-
-# Plain `pip install timm`: the extra `nasxfer[timm]` installs the same, but square brackets
-# do not survive every terminal printer (rich reads them as markup).
-INSTALL = "pip install timm"
-
-
-def import_timm():
-    try:
-        import timm
-    except ImportError:
-        raise ConfigError(f"model.backbone.name: timm backbones need timm, which is not installed ({INSTALL})") from None
-    return timm
-
 
 def _timm_map(body, x):
     features = body.forward_features(x)
