@@ -1,5 +1,6 @@
-"""Size of each core dependency of nasxfer and of everything it pulls in, from installed metadata."""
-import importlib.metadata as md, os, re, sys
+"""Run: python benchmarks/install_sizes.py (in the venv to measure). Size of each core dependency of nasxfer and of everything it pulls in, from installed metadata."""
+import importlib.metadata as md
+import re
 from pathlib import Path
 
 def norm(n): return re.sub(r"[-_.]+", "-", n).lower()
