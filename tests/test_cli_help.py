@@ -27,7 +27,7 @@ def test_help_has_no_flag_types_and_no_stray_spaces(command):
 
 
 def test_finetune_help_shows_its_defaults():
-    text = " ".join(_help("finetune").split())
+    text = " ".join(_help("finetune").replace("│", " ").split())  # rows wrap inside the box
     assert f"finetune.epochs, {FINETUNE_DEFAULTS['epochs']}" in text
     assert "./runs" in text
 
