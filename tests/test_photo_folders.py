@@ -108,3 +108,53 @@ def test_search_reports_skipped_files_once_and_predict_skips_hidden_folders(tmp_
     assert predicted.exit_code == 0, predicted.output
     paths = [row["path"] for row in json.loads((tmp_path / "preds.json").read_text())]
     assert paths and not any(".ipynb_checkpoints" in p or "Thumbs.db" in p for p in paths)
+
+
+def _left_quarter_white(path: Path) -> None:
+    """8 high, 16 wide, black but for its left quarter: each resize mode leaves it differently."""
+    pixels = np.zeros((8, 16, 3), dtype=np.uint8)
+    pixels[:, :4] = 255
+    Image.fromarray(pixels).save(path)
+
+
+def test_resize_modes_squash_crop_or_pad(tmp_path):
+    path = str(tmp_path / "wide.png")
+    _left_quarter_white(tmp_path / "wide.png")
+    squashed = decode(path, (8, 8), grey=False)  # the default, as before
+    assert squashed.shape == (3, 8, 8) and squashed[:, :, :2].min() > 200 and squashed[:, :, 3:].max() < 60
+    cropped = decode(path, (8, 8), grey=False, resize="center_crop")  # keeps columns 4..11: all black
+    assert cropped.shape == (3, 8, 8) and cropped.max() < 60
+    padded = decode(path, (8, 8), grey=False, resize="pad")  # scaled to 4x8, black bars above and below
+    assert padded.shape == (3, 8, 8)
+    assert padded[:, :2].max() == 0 and padded[:, 6:].max() == 0
+    assert padded[:, 2:6, :2].min() > 200 and padded[:, 2:6, 3:].max() < 60
+
+
+def test_predict_fits_images_as_training_did(tmp_path):
+    import torch
+
+    from nasxfer.final.inference import Classifier
+
+    path = tmp_path / "wide.png"
+    _left_quarter_white(path)
+    for resize in ("squash", "center_crop", "pad"):
+        payload = {"preprocess": {"mean": [0.5], "std": [0.5]}, "class_names": ["a", "b"], "in_channels": 3,
+                   "image_size": [8, 8], "config": {"data": {"resize": resize}}}
+        classifier = Classifier(torch.nn.Flatten(), payload)
+        trained = torch.from_numpy(decode(str(path), (8, 8), grey=False, resize=resize)).float() / 255
+        assert torch.equal(classifier.to_input(path), trained)
+        assert torch.equal(classifier.to_input(Image.open(path)), trained)
+    old = {**payload, "config": {"data": {}}}  # a model file from before data.resize
+    assert Classifier(torch.nn.Flatten(), old).resize == "squash"
+
+
+def test_resize_setting_reaches_every_loaded_image(tmp_path):
+    root = tmp_path / "wide"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            _left_quarter_white(root / name / f"{i}.png")
+    data = load_dataset(DataConfig(dataset="imagefolder", root=str(root), image_size=8, resize="pad"), seed=0)
+    images = data.train.images
+    assert tuple(images.shape[1:]) == (3, 8, 8) and int(images[:, :, :2].max()) == 0
+    assert int(images[:, :, 2:6, :2].min()) > 200

@@ -52,7 +52,7 @@ def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split
     """Read (``Split``) or wrap (``StreamSplit``) each file list; also returns the files skipped.
 
     The image size is ``data.image_size`` or else the size of the first readable training
-    image; every image is resized to it. Images are read as grey when every probed
+    image; every image is fitted to it the ``data.resize`` way. Images are read as grey when every probed
     training image is grey, else as RGB. ``data.mode`` auto streams when the uint8 set
     would exceed ``MEMORY_LIMIT_BYTES``. In memory mode every file is read and unreadable
     ones are skipped and listed; a stream drops them from their batch when it meets
@@ -63,10 +63,10 @@ def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split
     total = sum(len(files) for files in splits.values()) * channels * size[0] * size[1]
     stream = cfg.mode == "stream" or (cfg.mode == "auto" and total > MEMORY_LIMIT_BYTES)
     if stream:
-        return {name: _stream(files, size, grey) for name, files in splits.items()}, probe_skipped
+        return {name: _stream(files, size, grey, cfg.resize) for name, files in splits.items()}, probe_skipped
     out, skipped = {}, []
     for name, files in splits.items():
-        out[name], missed = read_into_memory(files, size, grey, workers=max(1, cfg.num_workers))
+        out[name], missed = read_into_memory(files, size, grey, workers=max(1, cfg.num_workers), resize=cfg.resize)
         skipped += missed
     return out, skipped
 
@@ -152,9 +152,9 @@ def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, in
     return size, grey, [str(files.paths[i]) for i, f in zip(picks, found) if f is None]
 
 
-def _stream(files: FileList, size: tuple[int, int], grey: bool) -> StreamSplit:
+def _stream(files: FileList, size: tuple[int, int], grey: bool, resize: str) -> StreamSplit:
     return StreamSplit(
-        dataset=ImageFileDataset(files, size, grey),
+        dataset=ImageFileDataset(files, size, grey, resize),
         labels=torch.from_numpy(files.labels.astype(np.int64)),
         channels=1 if grey else 3,
         image_size=tuple(size),

@@ -65,6 +65,8 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
         channels, size = train.channels, tuple(train.image_size)
         mean, std = default_stats(channels)
     identity = {"format": _FORMAT_VERSION, "dataset": source.name, "classes": list(source.class_names)}
+    if isinstance(train, StreamSplit) and cfg.resize != "squash":
+        identity["resize"] = cfg.resize  # a stream is fingerprinted by its files, not its pixels
     return LoadedData(
         train=train,
         val=splits["val"],
