@@ -158,3 +158,68 @@ def test_resize_setting_reaches_every_loaded_image(tmp_path):
     images = data.train.images
     assert tuple(images.shape[1:]) == (3, 8, 8) and int(images[:, :, :2].max()) == 0
     assert int(images[:, :, 2:6, :2].min()) > 200
+
+
+def _manifest(root: Path, text: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "labels.csv"
+    path.write_text(text)
+    return path
+
+
+def test_csv_manifest_lists_labelled_files_relative_to_itself(tmp_path):
+    photos = photo_folder(tmp_path / "shoot" / "photos")
+    rows = [f"photos/{p.relative_to(photos).as_posix()},{p.parent.name}" for p in sorted(photos.glob("*/*.JPG"))]
+    rows += ["photos/cats/gone.jpg,cats", "photos/dogs/truncated.jpg,dogs"]  # missing, unreadable
+    manifest = _manifest(tmp_path / "shoot", "path,label,notes\n" + "\n".join(r + ",x" for r in rows) + "\n\n")
+    data = load_dataset(DataConfig(dataset="csv", root=str(manifest), image_size=8), seed=0)
+    assert data.class_names == ["cats", "dogs"] and data.name == "csv"
+    assert len(data.train) + len(data.val) + len(data.test) == 12
+    assert sorted(Path(p).name for p in data.skipped_files) == ["gone.jpg", "truncated.jpg"]
+
+
+def test_csv_manifest_mistakes_are_one_clear_line(tmp_path):
+    import pytest
+
+    from nasxfer.errors import ConfigError
+
+    photo_folder(tmp_path / "photos")
+    cases = {
+        "file,label\nphotos/cats/0.JPG,cats\n": "no 'path' column",
+        "path,label\n": "lists no images",
+        "": "is empty",
+        "path,label\nphotos/cats/0.JPG,\n": "line 2 has an empty label",
+        "path,label\nnope/a.jpg,cats\nnope/b.jpg,dogs\n": "none of the 2 files",
+        "path,label\nphotos/cats/0.JPG,cats\n": "one label",
+    }
+    for text, expected in cases.items():
+        manifest = _manifest(tmp_path, text)
+        with pytest.raises(ConfigError, match=expected) as raised:
+            load_dataset(DataConfig(dataset="csv", root=str(manifest)), seed=0)
+        assert str(raised.value).startswith("data.root: ") and "\n" not in str(raised.value)
+    with pytest.raises(ConfigError, match="no such manifest file"):
+        load_dataset(DataConfig(dataset="csv", root=str(tmp_path / "missing.csv")), seed=0)
+
+
+def test_csv_manifest_validates_and_searches_from_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    photos = photo_folder(tmp_path / "photos")
+    rows = [f"{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(photos.glob("*/*.JPG"))]
+    manifest = _manifest(photos, "path,label\n" + "\n".join(rows + ["dogs/truncated.jpg,dogs"]) + "\n")
+    config = {**TINY, "data": {"dataset": "csv", "root": str(manifest), "image_size": 8, "resize": "center_crop"},
+              "search": {**TINY["search"], "budget": {"trials": 1}}}
+    config["train"] = {**TINY["train"], "epochs": 1}
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump(config))
+    runner = CliRunner()
+    validated = runner.invoke(app, ["validate", str(path)])
+    assert validated.exit_code == 0, validated.output
+    searched = runner.invoke(app, ["search", str(path), "--runs-dir", "runs"])
+    assert searched.exit_code == 0, searched.output
+    assert searched.output.count("skipped 1 unreadable image file") == 1
+    broken = _manifest(tmp_path / "broken", "file,label\na.jpg,cats\n")
+    path.write_text(yaml.safe_dump({**config, "data": {"dataset": "csv", "root": str(broken)}}))
+    runs_before = sorted((tmp_path / "runs").iterdir())
+    refused = runner.invoke(app, ["search", str(path), "--runs-dir", "runs"])
+    assert refused.exit_code == 2 and "data.root: manifest" in refused.output and "no 'path' column" in refused.output
+    assert sorted((tmp_path / "runs").iterdir()) == runs_before  # nothing written

@@ -32,8 +32,8 @@ class SyntheticData(Strict):
 
 
 class DataConfig(Strict):
-    dataset: str = Field("digits", description="Dataset name: digits, synthetic, a torchvision dataset (mnist, fashion_mnist, cifar10, cifar100, svhn) or imagefolder.")
-    root: str | None = Field(None, description="torchvision datasets: their folder (see download); imagefolder: a folder of class folders, or of train/, val/, test/. Relative paths resolve against the working directory.")
+    dataset: str = Field("digits", description="Dataset name: digits, synthetic, a torchvision dataset (mnist, fashion_mnist, cifar10, cifar100, svhn), imagefolder or csv (a manifest of path,label rows).")
+    root: str | None = Field(None, description="torchvision datasets: their folder (see download); imagefolder: a folder of class folders, or of train/, val/, test/; csv: the manifest file (header path,label; paths relative to its folder). Relative paths resolve against the working directory.")
     val_root: str | None = Field(None, description="imagefolder only: a separate folder of class folders for validation.")
     test_root: str | None = Field(None, description="imagefolder only: a separate folder of class folders for testing.")
     download: bool = Field(False, description="torchvision datasets: download into root when the files are missing.")
@@ -60,4 +60,6 @@ class DataConfig(Strict):
             )
         if self.dataset == "imagefolder" and not self.root:
             raise ValueError("dataset 'imagefolder' needs data.root: the folder of class folders")
+        if self.dataset == "csv" and not self.root:
+            raise ValueError("dataset 'csv' needs data.root: the manifest file (a CSV with columns path,label)")
         return self
