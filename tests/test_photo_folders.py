@@ -78,7 +78,9 @@ def test_training_and_predict_walk_folders_alike(tmp_path):
     assert names == sorted(["0.JPG", "1.JPG", "2.JPG", "3.JPG", "4.JPG", "5.JPG", "cmyk.jpeg", "grey.png",
                             "palette.png", "photo.webp", "empty.png"])
     data = load_dataset(DataConfig(dataset="imagefolder", root=str(root), image_size=8), seed=0)
-    assert data.skipped == 2 and sorted(Path(p).name for p in data.skipped_files) == ["empty.png", "truncated.jpg"]
+    assert data.skipped == 2
+    assert sorted((Path(p).name, why) for p, why in data.skipped_files) == [("empty.png", "empty file"),
+                                                                            ("truncated.jpg", "truncated image")]
     assert len(data.train) + len(data.val) + len(data.test) == 2 * 10  # every readable image, each once
     assert data.channels == 3
 
@@ -99,6 +101,8 @@ def test_search_reports_skipped_files_once_and_predict_skips_hidden_folders(tmp_
     events = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
     skipped = [e for e in events if e["event"] == "files_skipped"]
     assert len(skipped) == 1 and sorted(Path(p).name for p in skipped[0]["files"]) == ["empty.png", "truncated.jpg"]
+    assert sorted(skipped[0]["reasons"].values()) == ["empty file", "truncated image"]
+    assert "truncated.jpg (truncated image)" in searched.output
     assert "skipped 2 unreadable image files" in (run / "search.log").read_text()
     report = json.loads(runner.invoke(app, ["report", "latest", "--runs-dir", "runs", "--format", "json"]).output)
     assert sorted(Path(p).name for p in report["skipped_files"]) == ["empty.png", "truncated.jpg"]
@@ -175,7 +179,8 @@ def test_csv_manifest_lists_labelled_files_relative_to_itself(tmp_path):
     data = load_dataset(DataConfig(dataset="csv", root=str(manifest), image_size=8), seed=0)
     assert data.class_names == ["cats", "dogs"] and data.name == "csv"
     assert len(data.train) + len(data.val) + len(data.test) == 12
-    assert sorted(Path(p).name for p in data.skipped_files) == ["gone.jpg", "truncated.jpg"]
+    assert sorted((Path(p).name, why) for p, why in data.skipped_files) == [("gone.jpg", "missing"),
+                                                                            ("truncated.jpg", "truncated image")]
 
 
 def test_csv_manifest_mistakes_are_one_clear_line(tmp_path):

@@ -20,7 +20,14 @@ import numpy as np
 import torch
 
 from nasxfer.data.containers import FileList, Source, Split, StreamSplit
-from nasxfer.data.images import IMAGE_EXTENSIONS, ImageFileDataset, list_image_files, probe, read_into_memory
+from nasxfer.data.images import (
+    IMAGE_EXTENSIONS,
+    ImageFileDataset,
+    list_image_files,
+    probe,
+    read_into_memory,
+    why_unreadable,
+)
 from nasxfer.errors import ConfigError
 
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # data.mode auto: larger sets (as uint8) are streamed
@@ -48,8 +55,11 @@ def load_imagefolder(cfg, seed: int) -> Source:
     )
 
 
-def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split | StreamSplit], list[str]]:
-    """Read (``Split``) or wrap (``StreamSplit``) each file list; also returns the files skipped.
+def read_image_splits(
+    splits: dict[str, FileList], cfg
+) -> tuple[dict[str, Split | StreamSplit], list[tuple[str, str]]]:
+    """Read (``Split``) or wrap (``StreamSplit``) each file list; also returns the files
+    skipped, as ``(path, reason)``.
 
     The image size is ``data.image_size`` or else the size of the first readable training
     image; every image is fitted to it the ``data.resize`` way. Images are read as grey when every probed
@@ -137,7 +147,7 @@ def _scan_like(folder: Path, class_names: list[str], field: str) -> FileList:
     return _scan(folder, field, require_every_class=False)[1]
 
 
-def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, list[str]]:
+def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, list[tuple[str, str]]]:
     """Target size, grey or not, and the unreadable files, from headers of a spread of files."""
     picks = np.unique(np.linspace(0, len(files) - 1, min(len(files), _PROBE_FILES)).astype(np.int64))
     found = [probe(files.paths[i]) for i in picks]
@@ -149,7 +159,8 @@ def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, in
         )
     size = (image_size, image_size) if image_size else readable[0][0]
     grey = all(is_grey for _, is_grey in readable)
-    return size, grey, [str(files.paths[i]) for i, f in zip(picks, found) if f is None]
+    unreadable = [str(files.paths[i]) for i, f in zip(picks, found) if f is None]
+    return size, grey, [(path, why_unreadable(path)) for path in unreadable]
 
 
 def _stream(files: FileList, size: tuple[int, int], grey: bool, resize: str) -> StreamSplit:

@@ -93,10 +93,30 @@ def decode(path: str, size: tuple[int, int], grey: bool, resize: str = "squash")
     return pixels[None] if grey else np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
+def why_unreadable(path: str) -> str:
+    """A few words on why ``decode`` could not read ``path``: missing, empty file,
+    truncated image, not an image, too large. Asked only of files already skipped."""
+    if not os.path.isfile(path):
+        return "missing"
+    if os.path.getsize(path) == 0:
+        return "empty file"
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Image.DecompressionBombError:
+        return "too large (PIL's decompression bomb limit)"
+    except Image.UnidentifiedImageError:
+        return "not an image"
+    except _UNREADABLE as error:
+        return "truncated image" if "truncat" in str(error).lower() else f"unreadable ({error})"
+    return "unreadable"  # it opens now: changed since, or fails only when converted
+
+
 def read_into_memory(
     files: FileList, size: tuple[int, int], grey: bool, workers: int, resize: str = "squash"
-) -> tuple[Split, list[str]]:
-    """Decode every file into one uint8 tensor; returns the split and the files skipped.
+) -> tuple[Split, list[tuple[str, str]]]:
+    """Decode every file into one uint8 tensor; returns the split and the files skipped,
+    as ``(path, reason)``.
 
     Decoding runs on ``workers`` threads (PIL releases the GIL while decoding), each
     writing its own row of a preallocated tensor so memory peaks at the final size.
@@ -118,7 +138,7 @@ def read_into_memory(
         for i in range(count):
             read(i)
     labels = torch.from_numpy(files.labels.astype(np.int64))
-    skipped = [str(files.paths[i]) for i in np.flatnonzero(~readable)]
+    skipped = [(str(files.paths[i]), why_unreadable(str(files.paths[i]))) for i in np.flatnonzero(~readable)]
     if skipped:
         keep = torch.from_numpy(np.flatnonzero(readable))
         return Split(images[keep], labels[keep]), skipped

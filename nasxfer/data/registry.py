@@ -51,7 +51,7 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
     train, val, test, carved = carve(source, cfg.val_fraction, cfg.test_fraction, seed)
     splits = {"train": cap(train, cfg.limit, seed), "val": val, "test": test}
 
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     if isinstance(splits["train"], FileList):
         splits, skipped = read_image_splits(splits, cfg)
     elif cfg.image_size:
