@@ -46,6 +46,7 @@ def photo_folder(root: Path) -> Path:
         Image.fromarray(pixels).convert("CMYK").save(folder / "cmyk.jpeg")
         Image.fromarray(pixels).convert("L").save(folder / "grey.png")
         Image.fromarray(pixels).convert("P").save(folder / "palette.png")
+        Image.fromarray(pixels).convert("RGBA").save(folder / "rgba.png")
         Image.fromarray(pixels).save(folder / "photo.webp")
         (folder / "Thumbs.db").write_bytes(b"\0" * 64)
         (folder / ".DS_Store").write_bytes(b"\0" * 16)
@@ -76,12 +77,12 @@ def test_training_and_predict_walk_folders_alike(tmp_path):
     files = list_image_files(root / "cats")
     names = sorted(Path(f).name for f in files)
     assert names == sorted(["0.JPG", "1.JPG", "2.JPG", "3.JPG", "4.JPG", "5.JPG", "cmyk.jpeg", "grey.png",
-                            "palette.png", "photo.webp", "empty.png"])
+                            "palette.png", "photo.webp", "rgba.png", "empty.png"])
     data = load_dataset(DataConfig(dataset="imagefolder", root=str(root), image_size=8), seed=0)
     assert data.skipped == 2
     assert sorted((Path(p).name, why) for p, why in data.skipped_files) == [("empty.png", "empty file"),
                                                                             ("truncated.jpg", "truncated image")]
-    assert len(data.train) + len(data.val) + len(data.test) == 2 * 10  # every readable image, each once
+    assert len(data.train) + len(data.val) + len(data.test) == 2 * 11  # every readable image, each once
     assert data.channels == 3
 
 
