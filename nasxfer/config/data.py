@@ -32,12 +32,13 @@ class SyntheticData(Strict):
 
 
 class DataConfig(Strict):
-    dataset: str = Field("digits", description="Dataset name: digits, synthetic, a torchvision dataset (mnist, fashion_mnist, cifar10, cifar100, svhn) or imagefolder.")
-    root: str | None = Field(None, description="torchvision datasets: their folder (see download); imagefolder: a folder of class folders, or of train/, val/, test/. Relative paths resolve against the working directory.")
+    dataset: str = Field("digits", description="Dataset name: digits, synthetic, a torchvision dataset (mnist, fashion_mnist, cifar10, cifar100, svhn), imagefolder or csv (a manifest of path,label rows).")
+    root: str | None = Field(None, description="torchvision datasets: their folder (see download); imagefolder: a folder of class folders, or of train/, val/, test/; csv: the manifest file (header path,label; paths relative to its folder). Relative paths resolve against the working directory.")
     val_root: str | None = Field(None, description="imagefolder only: a separate folder of class folders for validation.")
     test_root: str | None = Field(None, description="imagefolder only: a separate folder of class folders for testing.")
     download: bool = Field(False, description="torchvision datasets: download into root when the files are missing.")
     image_size: int | None = Field(None, ge=4, le=1024, description="Resize every image to this many pixels square, once at load time; null keeps the native size.")
+    resize: Literal["squash", "center_crop", "pad"] = Field("squash", description="Image files whose shape differs from image_size: squash stretches them (the default, as before, so earlier runs stay comparable), center_crop cuts the longer side evenly, pad adds black bars evenly; predict resizes the same way.")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="Fraction of the data held out for validation (stratified, seeded) where the dataset has no validation split.")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Fraction of the data held out for testing (stratified, seeded) where the dataset has no test split.")
     limit: int | None = Field(None, ge=10, description="Keep at most this many training images (for quick runs); null keeps all.")
@@ -59,4 +60,6 @@ class DataConfig(Strict):
             )
         if self.dataset == "imagefolder" and not self.root:
             raise ValueError("dataset 'imagefolder' needs data.root: the folder of class folders")
+        if self.dataset == "csv" and not self.root:
+            raise ValueError("dataset 'csv' needs data.root: the manifest file (a CSV with columns path,label)")
         return self

@@ -15,6 +15,7 @@ DATASET_NAMES: tuple[str, ...] = (
     "cifar100",
     "svhn",
     "imagefolder",
+    "csv",
 )
 
 

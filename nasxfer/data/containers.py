@@ -116,7 +116,7 @@ class LoadedData:
     hflip_ok: bool
     fingerprint: str
     skipped: int = 0
-    skipped_files: tuple[str, ...] = ()  # the unreadable image files left out, as found
+    skipped_files: tuple[tuple[str, str], ...] = ()  # (path, reason) of each image file left out, as found
     name: str = ""
 
     @property

@@ -20,7 +20,14 @@ import numpy as np
 import torch
 
 from nasxfer.data.containers import FileList, Source, Split, StreamSplit
-from nasxfer.data.images import IMAGE_EXTENSIONS, ImageFileDataset, list_image_files, probe, read_into_memory
+from nasxfer.data.images import (
+    IMAGE_EXTENSIONS,
+    ImageFileDataset,
+    list_image_files,
+    probe,
+    read_into_memory,
+    why_unreadable,
+)
 from nasxfer.data.paths import require_folder
 from nasxfer.errors import ConfigError
 
@@ -49,11 +56,14 @@ def load_imagefolder(cfg, seed: int) -> Source:
     )
 
 
-def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split | StreamSplit], list[str]]:
-    """Read (``Split``) or wrap (``StreamSplit``) each file list; also returns the files skipped.
+def read_image_splits(
+    splits: dict[str, FileList], cfg
+) -> tuple[dict[str, Split | StreamSplit], list[tuple[str, str]]]:
+    """Read (``Split``) or wrap (``StreamSplit``) each file list; also returns the files
+    skipped, as ``(path, reason)``.
 
     The image size is ``data.image_size`` or else the size of the first readable training
-    image; every image is resized to it. Images are read as grey when every probed
+    image; every image is fitted to it the ``data.resize`` way. Images are read as grey when every probed
     training image is grey, else as RGB. ``data.mode`` auto streams when the uint8 set
     would exceed ``MEMORY_LIMIT_BYTES``. In memory mode every file is read and unreadable
     ones are skipped and listed; a stream drops them from their batch when it meets
@@ -64,10 +74,10 @@ def read_image_splits(splits: dict[str, FileList], cfg) -> tuple[dict[str, Split
     total = sum(len(files) for files in splits.values()) * channels * size[0] * size[1]
     stream = cfg.mode == "stream" or (cfg.mode == "auto" and total > MEMORY_LIMIT_BYTES)
     if stream:
-        return {name: _stream(files, size, grey) for name, files in splits.items()}, probe_skipped
+        return {name: _stream(files, size, grey, cfg.resize) for name, files in splits.items()}, probe_skipped
     out, skipped = {}, []
     for name, files in splits.items():
-        out[name], missed = read_into_memory(files, size, grey, workers=max(1, cfg.num_workers))
+        out[name], missed = read_into_memory(files, size, grey, workers=max(1, cfg.num_workers), resize=cfg.resize)
         skipped += missed
     return out, skipped
 
@@ -131,7 +141,7 @@ def _scan_like(folder: Path, class_names: list[str], field: str) -> FileList:
     return _scan(folder, field, require_every_class=False)[1]
 
 
-def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, list[str]]:
+def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, list[tuple[str, str]]]:
     """Target size, grey or not, and the unreadable files, from headers of a spread of files."""
     picks = np.unique(np.linspace(0, len(files) - 1, min(len(files), _PROBE_FILES)).astype(np.int64))
     found = [probe(files.paths[i]) for i in picks]
@@ -143,12 +153,13 @@ def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, in
         )
     size = (image_size, image_size) if image_size else readable[0][0]
     grey = all(is_grey for _, is_grey in readable)
-    return size, grey, [str(files.paths[i]) for i, f in zip(picks, found) if f is None]
+    unreadable = [str(files.paths[i]) for i, f in zip(picks, found) if f is None]
+    return size, grey, [(path, why_unreadable(path)) for path in unreadable]
 
 
-def _stream(files: FileList, size: tuple[int, int], grey: bool) -> StreamSplit:
+def _stream(files: FileList, size: tuple[int, int], grey: bool, resize: str) -> StreamSplit:
     return StreamSplit(
-        dataset=ImageFileDataset(files, size, grey),
+        dataset=ImageFileDataset(files, size, grey, resize),
         labels=torch.from_numpy(files.labels.astype(np.int64)),
         channels=1 if grey else 3,
         image_size=tuple(size),

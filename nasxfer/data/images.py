@@ -30,6 +30,9 @@ _UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBo
 _BILINEAR = getattr(Image, "Resampling", Image).BILINEAR  # Pillow < 9.1 has no Resampling enum
 
 
+#: ``data.resize``: how an image whose shape differs from the target is made to fit it.
+RESIZE_MODES = ("squash", "center_crop", "pad")
+
 _EXIF_ORIENTATION = 0x0112
 _QUARTER_TURNS = frozenset({5, 6, 7, 8})  # orientations that swap height and width
 
@@ -62,24 +65,58 @@ def probe(path: str) -> tuple[tuple[int, int], bool] | None:
         return None
 
 
-def decode(path: str, size: tuple[int, int], grey: bool) -> np.ndarray | None:
+def fit_to_size(image: Image.Image, size: tuple[int, int], resize: str = "squash") -> Image.Image:
+    """``image`` at ``size`` (H, W) the ``data.resize`` way: ``squash`` stretches to it,
+    ``center_crop`` scales until it covers and cuts the overhang evenly from both sides,
+    ``pad`` scales until it fits and adds black bars evenly on both sides."""
+    if (image.height, image.width) == tuple(size):
+        return image
+    target = (int(size[1]), int(size[0]))  # PIL sizes are (W, H)
+    if resize == "center_crop":
+        return ImageOps.fit(image, target, _BILINEAR)
+    if resize == "pad":
+        return ImageOps.pad(image, target, _BILINEAR, color=0)
+    return image.resize(target, _BILINEAR)
+
+
+def decode(path: str, size: tuple[int, int], grey: bool, resize: str = "squash") -> np.ndarray | None:
     """The image as uint8 ``[C, H, W]`` (C = 1 when ``grey``, else 3) at ``size``; None if unreadable."""
     mode = "L" if grey else "RGB"
     try:
         with Image.open(path) as image:
             if image.format == "JPEG":
                 image.draft(mode, (size[1], size[0]))  # decode at reduced scale when much larger: far faster
-            image = ImageOps.exif_transpose(image).convert(mode)
-            if (image.height, image.width) != tuple(size):
-                image = image.resize((size[1], size[0]), _BILINEAR)
+            image = fit_to_size(ImageOps.exif_transpose(image).convert(mode), size, resize)
             pixels = np.array(image, dtype=np.uint8)  # a writable copy: torch warns on read-only arrays
     except _UNREADABLE:
         return None
     return pixels[None] if grey else np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
-def read_into_memory(files: FileList, size: tuple[int, int], grey: bool, workers: int) -> tuple[Split, list[str]]:
-    """Decode every file into one uint8 tensor; returns the split and the files skipped.
+def why_unreadable(path: str) -> str:
+    """A few words on why ``decode`` could not read ``path``: missing, empty file,
+    truncated image, not an image, too large. Asked only of files already skipped."""
+    if not os.path.isfile(path):
+        return "missing"
+    if os.path.getsize(path) == 0:
+        return "empty file"
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Image.DecompressionBombError:
+        return "too large (PIL's decompression bomb limit)"
+    except Image.UnidentifiedImageError:
+        return "not an image"
+    except _UNREADABLE as error:
+        return "truncated image" if "truncat" in str(error).lower() else f"unreadable ({error})"
+    return "unreadable"  # it opens now: changed since, or fails only when converted
+
+
+def read_into_memory(
+    files: FileList, size: tuple[int, int], grey: bool, workers: int, resize: str = "squash"
+) -> tuple[Split, list[tuple[str, str]]]:
+    """Decode every file into one uint8 tensor; returns the split and the files skipped,
+    as ``(path, reason)``.
 
     Decoding runs on ``workers`` threads (PIL releases the GIL while decoding), each
     writing its own row of a preallocated tensor so memory peaks at the final size.
@@ -89,7 +126,7 @@ def read_into_memory(files: FileList, size: tuple[int, int], grey: bool, workers
     readable = np.zeros(count, dtype=bool)
 
     def read(i: int) -> None:
-        pixels = decode(files.paths[i], size, grey)
+        pixels = decode(files.paths[i], size, grey, resize)
         if pixels is not None:
             images[i] = torch.from_numpy(pixels)
             readable[i] = True
@@ -101,7 +138,7 @@ def read_into_memory(files: FileList, size: tuple[int, int], grey: bool, workers
         for i in range(count):
             read(i)
     labels = torch.from_numpy(files.labels.astype(np.int64))
-    skipped = [str(files.paths[i]) for i in np.flatnonzero(~readable)]
+    skipped = [(str(files.paths[i]), why_unreadable(str(files.paths[i]))) for i in np.flatnonzero(~readable)]
     if skipped:
         keep = torch.from_numpy(np.flatnonzero(readable))
         return Split(images[keep], labels[keep]), skipped
@@ -111,17 +148,18 @@ def read_into_memory(files: FileList, size: tuple[int, int], grey: bool, workers
 class ImageFileDataset(Dataset):
     """``(uint8 [C, H, W] tensor, label)`` per file, decoded on access; None for an unreadable file."""
 
-    def __init__(self, files: FileList, size: tuple[int, int], grey: bool):
+    def __init__(self, files: FileList, size: tuple[int, int], grey: bool, resize: str = "squash"):
         self.paths = files.paths
         self.labels = files.labels
         self.size = tuple(size)
         self.grey = grey
+        self.resize = resize
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int):
-        pixels = decode(self.paths[index], self.size, self.grey)
+        pixels = decode(self.paths[index], self.size, self.grey, self.resize)
         if pixels is None:
             return None
         return torch.from_numpy(pixels), int(self.labels[index])

@@ -2,8 +2,8 @@
 
 ``load_dataset`` asks the family registered under ``data.dataset`` for its ``Source``,
 carves the splits it lacks, caps the training split (``data.limit``), reads image files
-(image folders only), resizes to ``data.image_size``, then measures and fingerprints the
-result. ``data.mode`` applies to image folders; array datasets always live in memory.
+(image folders and CSV manifests), resizes to ``data.image_size``, then measures and fingerprints the
+result. ``data.mode`` applies to image files; array datasets always live in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Callable
 from nasxfer.data.containers import FileList, LoadedData, Source, Split, StreamSplit, merge
 from nasxfer.data.digits import load_digits
 from nasxfer.data.imagefolder import load_imagefolder, read_image_splits
+from nasxfer.data.manifest import load_manifest
 from nasxfer.data.prepare import cap, carve
 from nasxfer.data.resize import resize_uint8
 from nasxfer.data.stats import channel_stats, default_stats, fingerprint
@@ -29,6 +30,7 @@ LOADERS: dict[str, Callable[..., Source]] = {
     "synthetic": load_synthetic,
     **{name: partial(load_torchvision, name) for name in TORCHVISION_NAMES},
     "imagefolder": load_imagefolder,
+    "csv": load_manifest,
 }
 
 # Bumped when loading changes in a way that changes the data, so old feature caches miss.
@@ -49,7 +51,7 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
     train, val, test, carved = carve(source, cfg.val_fraction, cfg.test_fraction, seed)
     splits = {"train": cap(train, cfg.limit, seed), "val": val, "test": test}
 
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     if isinstance(splits["train"], FileList):
         splits, skipped = read_image_splits(splits, cfg)
     elif cfg.image_size:
@@ -65,6 +67,8 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
         channels, size = train.channels, tuple(train.image_size)
         mean, std = default_stats(channels)
     identity = {"format": _FORMAT_VERSION, "dataset": source.name, "classes": list(source.class_names)}
+    if isinstance(train, StreamSplit) and cfg.resize != "squash":
+        identity["resize"] = cfg.resize  # a stream is fingerprinted by its files, not its pixels
     return LoadedData(
         train=train,
         val=splits["val"],

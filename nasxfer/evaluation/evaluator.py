@@ -38,9 +38,10 @@ class TrainingEvaluator:
         self.data_for(config, resolve_device(config.train.device))
         check_backbones(config)  # a bad backbone, weights file or run id fails here too
 
-    def skipped_files(self) -> list[str]:
-        """The unreadable image files the loaded datasets left out (each once, in order)."""
-        return list(dict.fromkeys(path for data in self._datasets.values() for path in data.skipped_files))
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of each image file the loaded datasets left out (each once, in order)."""
+        reasons = {path: why for data in self._datasets.values() for path, why in data.skipped_files}
+        return list(reasons.items())
 
     def data_for(self, config: Config, device):
         """The config's dataset, loaded once per (data settings, seed, device)."""

@@ -35,6 +35,7 @@ def describe(classifier: Classifier, fmt: str, source: str) -> dict[str, Any]:
             "dtype": "float32",
             "range": [0.0, 1.0],
             "note": "RGB (or grey) pixels divided by 255; normalisation is inside the model",
+            "resize": classifier.resize,  # how training fitted images to height x width (data.resize)
         },
         "output": {"name": "logits", "shape": ["N", len(classifier.class_names)], "softmax": "not applied"},
         "class_names": classifier.class_names,

@@ -35,11 +35,15 @@ class Classifier(nn.Module):
         self.image_size = tuple(int(v) for v in payload["image_size"])
         self.model_channels = int(pre.get("channels") or self.in_channels)
         self.model_size = tuple(pre["image_size"]) if pre.get("image_size") else None
+        # Image files are fitted to image_size as training fitted them (data.resize); model
+        # files from before that setting were all squashed.
+        self.resize: str = ((payload.get("config") or {}).get("data") or {}).get("resize", "squash")
         channels = self.model_channels
         self.register_buffer("mean", _per_channel(pre["mean"], channels))
         self.register_buffer("std", _per_channel(pre["std"], channels))
         self.register_buffer("grey", torch.tensor(_GREY_WEIGHTS).view(1, 3, 1, 1))
         self.metadata = {k: payload.get(k) for k in ("candidate", "class_names", "in_channels", "image_size", "preprocess")}
+        self.metadata["resize"] = self.resize
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images
@@ -66,17 +70,17 @@ class Classifier(nn.Module):
             if tuple(x.shape[-2:]) != self.image_size:
                 x = F.interpolate(x[None], size=self.image_size, mode="bilinear", align_corners=False, antialias=True)[0]
             return x
-        from PIL import Image
+        from PIL import Image, ImageOps
 
-        from nasxfer.data.images import decode
+        from nasxfer.data.images import decode, fit_to_size
 
         if isinstance(item, Image.Image):
             mode = "L" if self.in_channels == 1 else "RGB"
-            image = item.convert(mode).resize((self.image_size[1], self.image_size[0]))
+            image = fit_to_size(ImageOps.exif_transpose(item).convert(mode), self.image_size, self.resize)
             pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
             pixels = pixels[None] if self.in_channels == 1 else pixels.permute(2, 0, 1)
             return pixels.float() / 255
-        pixels = decode(str(item), self.image_size, grey=self.in_channels == 1)
+        pixels = decode(str(item), self.image_size, grey=self.in_channels == 1, resize=self.resize)
         if pixels is None:
             raise NasxferError(f"cannot read image '{item}'")
         return torch.from_numpy(pixels).float() / 255
