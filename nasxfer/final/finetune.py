@@ -66,7 +66,8 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     from nasxfer.training.compute import resolve_device
     from nasxfer.training.fit import count_parameters
 
-    config = store.config().apply({**record.values, **(changes or {})})
+    # At the batch size the trial trained with (an out-of-memory retry's), then the caller's changes.
+    config = store.config().apply({**record.applied_values, **(changes or {})})
     settings = config.finetune
     epochs = epochs or settings.epochs
     seeds = seeds or settings.seeds
