@@ -450,6 +450,12 @@ def runs(
     _print_table(runs_table(_runs_dir(runs_dir)))
 
 
+TrustFactory = typer.Option(
+    False, "--trust-factory", help="Load a model whose backbone is built by a factory function (runs that code): only for runs you trust."
+)
+NoVerify = typer.Option(False, "--no-verify", help="Load a model file that has no recorded sha256 (a mismatching one is still refused).")
+
+
 class ExportFormat(str, Enum):
     torchscript = "torchscript"
     onnx = "onnx"
@@ -464,6 +470,8 @@ def export(
     output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="runs/<id>/final/model.<ext>", help="File to write."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Export this trial's model instead of the final one."),
     runs_dir: Optional[Path] = RunsDir,
+    trust_factory: bool = TrustFactory,
+    no_verify: bool = NoVerify,
 ) -> None:
     """Export the final (or a trial's) model with its preprocessing and class names."""
     from nasxfer.final.export import SUFFIX, export_model
@@ -472,7 +480,7 @@ def export(
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
     path, sha256, what = model_file(store, trial)
-    classifier = load_classifier(path, sha256)
+    classifier = load_classifier(path, sha256, trust_factory=trust_factory, verify=not no_verify)
     target = output or (path.parent / f"model{SUFFIX[format.value]}")
     export_model(classifier, format.value, target, f"run {store.run_id}, {what}")
     console.print(f"exported {what} as {format.value}: {target} (+ {target.name}.json)", soft_wrap=True, highlight=False)
@@ -487,6 +495,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write predictions to a .csv or .json file."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Use this trial's model instead of the final one."),
     runs_dir: Optional[Path] = RunsDir,
+    trust_factory: bool = TrustFactory,
+    no_verify: bool = NoVerify,
 ) -> None:
     """Classify images with a run's model, on the CPU; unreadable files are reported and skipped."""
     import csv
@@ -502,7 +512,8 @@ def predict(
     path, sha256, what = model_file(store, trial)
     if trial is None and "not finetuned" in what:
         errors.print(f"note: run {store.run_id} has no final model yet; using {what}", soft_wrap=True)
-    results = predict_files(load_classifier(path, sha256), paths, top_k=top_k)
+    classifier = load_classifier(path, sha256, trust_factory=trust_factory, verify=not no_verify)
+    results = predict_files(classifier, paths, top_k=top_k)
     for bad in (r for r in results if r.top is None):
         errors.print(f"skipped {bad.path}: {bad.error}", soft_wrap=True, highlight=False)
     rows = predictions_as_rows(results, top_k)
