@@ -123,3 +123,28 @@ def test_a_run_backbone_over_an_unverifiable_model_file_is_refused(scratch_run, 
         without_recorded_hash(store)
     with pytest.raises(NasxferError, match="checksum does not match" if damage == "tampered" else "no sha256 was recorded"):
         source_payload(store.run_id)
+
+
+def test_a_run_backbone_over_a_factory_run_needs_trust_factory(factory_run, tmp_path, monkeypatch):
+    import yaml
+
+    runs, store = factory_run
+    monkeypatch.setenv("NASXFER_RUNS_DIR", str(runs))  # where run: backbones are looked up
+    data = copy.deepcopy(TINY_TRANSFER)
+    data["model"]["backbone"] = {"name": f"run:{store.run_id}"}
+    data["search"]["space"] = {"model.head.hidden": {"choices": [[]]}}
+    data["search"]["budget"] = {"trials": 1}
+    data["train"]["epochs"] = 1
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data))
+    before = sorted(p.name for p in runs.iterdir())
+    result = cli.invoke(app, ["search", str(config), "-q", "--runs-dir", str(runs)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"error: model.backbone.name: run '{store.run_id}': {store.path / 'final' / 'model.pt'}: its backbone is built "
+        "by factory 'factory_backbones:tiny_cnn', which would run that code; set model.backbone.trust_factory: true "
+        "if you trust that run"
+    )
+    assert sorted(p.name for p in runs.iterdir()) == before  # nothing written
+    result = cli.invoke(app, ["search", str(config), "-q", "--runs-dir", str(runs), "--trust-factory"])
+    assert result.exit_code == 0, result.output
