@@ -142,9 +142,20 @@ def test_a_run_backbone_over_a_factory_run_needs_trust_factory(factory_run, tmp_
     assert result.exit_code == 2, result.output
     assert result.output.strip() == (
         f"error: model.backbone.name: run '{store.run_id}': {store.path / 'final' / 'model.pt'}: its backbone is built "
-        "by factory 'factory_backbones:tiny_cnn', which would run that code; set model.backbone.trust_factory: true "
-        "if you trust that run"
+        "by factory 'factory_backbones:tiny_cnn', which would run that code; pass --trust-factory "
+        "(or set model.backbone.trust_factory: true) if you trust that run"
     )
     assert sorted(p.name for p in runs.iterdir()) == before  # nothing written
     result = cli.invoke(app, ["search", str(config), "-q", "--runs-dir", str(runs), "--trust-factory"])
+    assert result.exit_code == 0, result.output
+
+    # Finetune asks again when the run's config does not say so (e.g. trust given by --set once).
+    transferred = resolve_run(runs, "latest")
+    untrusted = transferred.config().apply({"model.backbone.trust_factory": False})
+    (transferred.path / "config.yaml").write_text(untrusted.to_yaml())
+    finetune = ["finetune", "latest", "--epochs", "1", "--runs-dir", str(runs)]
+    result = cli.invoke(app, finetune)
+    assert result.exit_code == 2 and "pass --trust-factory" in result.output, result.output
+    assert not (transferred.path / "final").exists()
+    result = cli.invoke(app, [*finetune, "--trust-factory"])
     assert result.exit_code == 0, result.output

@@ -31,7 +31,7 @@ def source_payload(run_id: str, trust_factory: bool = False) -> dict[str, Any]:
     try:
         return open_model_file(
             path, _recorded_sha256(run_id, path), trust_factory=trust_factory,
-            trust_hint="set model.backbone.trust_factory: true if you trust that run",
+            trust_hint="pass --trust-factory (or set model.backbone.trust_factory: true) if you trust that run",
             no_verify_hint="finetune that run again to write a model file with one",
         )  # fmt: skip
     except NasxferError as exc:
