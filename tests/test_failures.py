@@ -158,3 +158,17 @@ def test_finetune_of_an_out_of_memory_retried_trial_trains_at_its_effective_batc
     monkeypatch.setattr(finetune, "_train_and_test", spy)
     finetune.finetune_run(store, epochs=1)
     assert trained_with == [16]
+
+
+def test_a_promoted_trial_keeps_the_batch_its_out_of_memory_retry_chose(tmp_path, tiny_config):
+    cfg = tiny_config.apply(
+        {"train.epochs": 3, "search.budget.trials": 3, "search.scheduler": {"name": "asha", "min_epochs": 1, "eta": 3}}
+    )
+    store = RunStore.create(tmp_path, cfg, {})
+    evaluator = OutOfMemoryAbove(limit=16)
+    history = run_search(cfg, store, None, evaluator).history
+    promotions = [e for e in store.events() if e["event"] == "trial_promoted"]
+    assert promotions  # the scheduler continued a paused trial
+    # Each trial ran out of memory once, at 32; its promotions went straight on at 16.
+    assert evaluator.batch_sizes.count(32) == len(history)
+    assert all(r.overrides == {"train.batch_size": 16} for r in history)
