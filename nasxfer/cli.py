@@ -82,6 +82,10 @@ def _main(
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
+TrustFactory = typer.Option(
+    False, "--trust-factory", help="Load a model whose backbone is built by a factory function (runs that code): only for runs you trust."
+)
+NoVerify = typer.Option(False, "--no-verify", help="Load a model file that has no recorded sha256 (a mismatching one is still refused).")
 RunsDir = typer.Option(
     None, "--runs-dir", envvar="NASXFER_RUNS_DIR", show_default="./runs", help="Folder of run folders."
 )
@@ -232,6 +236,7 @@ def search(
     log_format: LogFormat = typer.Option(
         LogFormat.auto, "--log-format", help="auto: live view on a terminal, plain lines otherwise; plain; json: one JSON object per event per line."
     ),
+    trust_factory: bool = TrustFactory,
 ) -> None:
     """Search: propose, train and evaluate candidates; write runs/<run-id>/.
 
@@ -255,6 +260,8 @@ def search(
         _fail("search: missing CONFIG (e.g. nasxfer search configs/quickstart.yaml), or --resume RUN")
     else:
         cfg, changes = load_config(config, overrides), {}
+    if trust_factory:  # a run: backbone over a factory-built model (a new run records it in config.yaml)
+        cfg = cfg.apply({"model.backbone.trust_factory": True})
     # Everything that can be checked without training is checked before the run folder
     # exists: first what validate checks too, then what needs the data and the weights.
     check_before_run(cfg, _runs_dir(runs_dir), resumed=resume is not None)
@@ -329,6 +336,7 @@ def finetune(
     ),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, show_default=f"finetune.seeds, {FINETUNE_DEFAULTS['seeds']}", help="Train K times with different seeds; report mean ± std."),
     runs_dir: Optional[Path] = RunsDir,
+    trust_factory: bool = TrustFactory,
 ) -> None:
     """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
     from nasxfer.final.finetune import finetune_run
@@ -343,7 +351,7 @@ def finetune(
 
     metrics = finetune_run(
         store, trial=trial, epochs=epochs, on_epoch=on_epoch, pick=pick.value, within=within, seeds=seeds, overwrite=overwrite,
-        overrides=overrides,
+        overrides=overrides, trust_factory=trust_factory,
     )
     best_epoch = f" (best epoch on the held-out slice: {metrics['best_epoch']})" if metrics.get("best_epoch") else ""
     console.print(
@@ -464,6 +472,8 @@ def export(
     output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="runs/<id>/final/model.<ext>", help="File to write."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Export this trial's model instead of the final one."),
     runs_dir: Optional[Path] = RunsDir,
+    trust_factory: bool = TrustFactory,
+    no_verify: bool = NoVerify,
 ) -> None:
     """Export the final (or a trial's) model with its preprocessing and class names."""
     from nasxfer.final.export import SUFFIX, export_model
@@ -472,7 +482,7 @@ def export(
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
     path, sha256, what = model_file(store, trial)
-    classifier = load_classifier(path, sha256)
+    classifier = load_classifier(path, sha256, trust_factory=trust_factory, verify=not no_verify)
     target = output or (path.parent / f"model{SUFFIX[format.value]}")
     export_model(classifier, format.value, target, f"run {store.run_id}, {what}")
     console.print(f"exported {what} as {format.value}: {target} (+ {target.name}.json)", soft_wrap=True, highlight=False)
@@ -487,6 +497,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write predictions to a .csv or .json file."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Use this trial's model instead of the final one."),
     runs_dir: Optional[Path] = RunsDir,
+    trust_factory: bool = TrustFactory,
+    no_verify: bool = NoVerify,
 ) -> None:
     """Classify images with a run's model, on the CPU; unreadable files are reported and skipped."""
     import csv
@@ -502,7 +514,8 @@ def predict(
     path, sha256, what = model_file(store, trial)
     if trial is None and "not finetuned" in what:
         errors.print(f"note: run {store.run_id} has no final model yet; using {what}", soft_wrap=True)
-    results = predict_files(load_classifier(path, sha256), paths, top_k=top_k)
+    classifier = load_classifier(path, sha256, trust_factory=trust_factory, verify=not no_verify)
+    results = predict_files(classifier, paths, top_k=top_k)
     for bad in (r for r in results if r.top is None):
         errors.print(f"skipped {bad.path}: {bad.error}", soft_wrap=True, highlight=False)
     rows = predictions_as_rows(results, top_k)

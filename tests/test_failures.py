@@ -111,3 +111,64 @@ def test_read_only_runs_folder_is_one_line(write_config, tiny_dict):
         "error: cannot write '/sys/nasxfer-runs': operation not permitted "
         "(use --runs-dir or NASXFER_RUNS_DIR to write elsewhere)"
     )
+
+
+def test_a_resumed_trial_continues_at_the_batch_its_out_of_memory_retry_chose(tmp_path, tiny_config):
+    from nasxfer.progress.reporter import Reporter
+    from nasxfer.search.outcome import StopRequest
+
+    class StopAt(Reporter):
+        def __init__(self, stop, epoch):
+            self.stop, self.epoch, self.epochs_seen = stop, epoch, []
+
+        def epoch_finished(self, number, row, epochs):
+            self.epochs_seen.append(row["epoch"])
+            if row["epoch"] == self.epoch:
+                self.stop.request()
+
+    cfg = tiny_config.apply({"search.budget.trials": 1, "train.epochs": 3})
+    store = RunStore.create(tmp_path, cfg, {})
+    stop = StopRequest()
+    first = OutOfMemoryAbove(limit=16)
+    assert run_search(cfg, store, StopAt(stop, epoch=1), first, stop=stop).interrupted
+    assert first.batch_sizes == [32, 16]
+
+    # The resumed fit runs at the halved batch from the start: no second out of memory, and
+    # the epoch-1 checkpoint (trained at 16) is the one it continues from.
+    resumed, reporter = OutOfMemoryAbove(limit=16), StopAt(StopRequest(), epoch=0)
+    [record] = run_search(cfg, store, reporter, resumed).history
+    assert resumed.batch_sizes == [16]
+    assert reporter.epochs_seen == [2, 3]
+    assert record.state is TrialState.COMPLETE and record.overrides == {"train.batch_size": 16}
+
+
+def test_finetune_of_an_out_of_memory_retried_trial_trains_at_its_effective_batch(tmp_path, tiny_config, monkeypatch):
+    import nasxfer.final.finetune as finetune
+
+    cfg = tiny_config.apply({"search.budget.trials": 1})
+    store = RunStore.create(tmp_path, cfg, {})
+    run_search(cfg, store, None, OutOfMemoryAbove(limit=16))
+    trained_with = []
+    real = finetune._train_and_test
+
+    def spy(config, *args, **kwargs):
+        trained_with.append(config.train.batch_size)
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "_train_and_test", spy)
+    finetune.finetune_run(store, epochs=1)
+    assert trained_with == [16]
+
+
+def test_a_promoted_trial_keeps_the_batch_its_out_of_memory_retry_chose(tmp_path, tiny_config):
+    cfg = tiny_config.apply(
+        {"train.epochs": 3, "search.budget.trials": 3, "search.scheduler": {"name": "asha", "min_epochs": 1, "eta": 3}}
+    )
+    store = RunStore.create(tmp_path, cfg, {})
+    evaluator = OutOfMemoryAbove(limit=16)
+    history = run_search(cfg, store, None, evaluator).history
+    promotions = [e for e in store.events() if e["event"] == "trial_promoted"]
+    assert promotions  # the scheduler continued a paused trial
+    # Each trial ran out of memory once, at 32; its promotions went straight on at 16.
+    assert evaluator.batch_sizes.count(32) == len(history)
+    assert all(r.overrides == {"train.batch_size": 16} for r in history)

@@ -67,6 +67,7 @@ class BackboneConfig(Strict):
     image_size: int | None = Field(None, ge=8, le=1024, description="Input size in pixels, overriding the backbone's own preprocessing.")
     mean: list[float] | None = Field(None, min_length=1, max_length=3, description="Per-channel normalisation mean, overriding the backbone's.")
     std: list[float] | None = Field(None, min_length=1, max_length=3, description="Per-channel normalisation std (positive), overriding the backbone's.")
+    trust_factory: bool = Field(False, description="With a run: backbone whose model is built by a factory: allow calling that factory (its code runs). Only for runs you trust.")
 
     @model_validator(mode="before")
     @classmethod

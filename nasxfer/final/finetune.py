@@ -25,8 +25,11 @@ def finetune_run(
     seeds: int | None = None,
     overwrite: bool = False,
     overrides: Sequence[str] = (),
+    trust_factory: bool = False,
 ) -> dict[str, Any]:
     """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics.
+
+    ``trust_factory`` lets a ``run:`` backbone over a factory-built model call that factory.
 
     ``seeds`` (default ``finetune.seeds``) trainings with consecutive seeds report the test
     metrics' mean and standard deviation; the first seed's model is the one kept. An earlier
@@ -41,7 +44,7 @@ def finetune_run(
     store.config()
     store.history()
     with store.lock():  # one writer: a search still running on this run is refused
-        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite, changes)
+        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite, changes, trust_factory)
 
 
 def finetune_changes(overrides: Sequence[str]) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def finetune_changes(overrides: Sequence[str]) -> dict[str, Any]:
 
 
 def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwrite: bool = False,
-              changes: dict[str, Any] | None = None) -> dict[str, Any]:
+              changes: dict[str, Any] | None = None, trust_factory: bool = False) -> dict[str, Any]:
     import statistics
 
     from nasxfer.storage.model_files import model_payload, save_model
@@ -66,7 +69,10 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     from nasxfer.training.compute import resolve_device
     from nasxfer.training.fit import count_parameters
 
-    config = store.config().apply({**record.values, **(changes or {})})
+    # At the batch size the trial trained with (an out-of-memory retry's), then the caller's changes.
+    config = store.config().apply({**record.applied_values, **(changes or {})})
+    if trust_factory:
+        config = config.apply({"model.backbone.trust_factory": True})
     settings = config.finetune
     epochs = epochs or settings.epochs
     seeds = seeds or settings.seeds

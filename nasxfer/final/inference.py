@@ -148,15 +148,30 @@ def model_file(store, trial: int | None = None) -> tuple[Path, str | None, str]:
     return path, record.checksums.get("model.pt"), f"trial {record.number}'s model (not finetuned)"
 
 
-def load_classifier(path: str | Path, sha256: str | None = None, device: str = "cpu") -> Classifier:
-    from nasxfer.storage.model_files import load_payload, rebuild_model
+def load_classifier(
+    path: str | Path, sha256: str | None, device: str = "cpu", trust_factory: bool = False, verify: bool = True
+) -> Classifier:
+    """The model file at ``path`` as a ``Classifier``; see ``model_files.open_model_file``
+    for what ``sha256``, ``trust_factory`` and ``verify`` allow."""
+    from nasxfer.storage.model_files import open_model_file, rebuild_model
 
-    payload = load_payload(path, sha256)
+    payload = open_model_file(path, sha256, trust_factory=trust_factory, verify=verify)
     return Classifier(rebuild_model(payload), payload).to(device).eval()
 
 
-def load_model(run: str = "latest", runs_dir: str | Path | None = None, trial: int | None = None, device: str = "cpu") -> Classifier:
+def load_model(
+    run: str = "latest",
+    runs_dir: str | Path | None = None,
+    trial: int | None = None,
+    device: str = "cpu",
+    trust_factory: bool = False,
+    verify: bool = True,
+) -> Classifier:
     """A run's model, ready to use: the finetuned final model, or a trial's with ``trial``.
+
+    The file must match the sha256 its run journalled (``verify=False`` accepts a file with
+    none recorded); a model whose backbone is a ``factory`` is rebuilt by calling that
+    function, so it loads only with ``trust_factory=True``.
 
     ``model(images)`` takes float images in [0, 1] (``[N, C, H, W]`` at
     ``model.image_size``) and returns logits; ``model.predict([...paths or PIL
@@ -166,7 +181,7 @@ def load_model(run: str = "latest", runs_dir: str | Path | None = None, trial: i
 
     store = resolve_run(Path(runs_dir) if runs_dir else default_runs_dir(), run)
     path, sha256, _ = model_file(store, trial)
-    return load_classifier(path, sha256, device)
+    return load_classifier(path, sha256, device, trust_factory=trust_factory, verify=verify)
 
 
 def _per_channel(values: Sequence[float], channels: int) -> torch.Tensor:

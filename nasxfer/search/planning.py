@@ -38,6 +38,9 @@ class PlannedTrial:
     epochs: int | None = None  # train up to this epoch (a scheduler's rung); None: all of train.epochs
     bracket: int | None = None  # the scheduler's bracket, carried into the record
     previous: TrialRecord | None = None  # a promoted trial's record before this stretch
+    # Config settings applied after the candidate's values (``TrialRecord.overrides``): a
+    # resumed or promoted trial continues with the batch size an out-of-memory retry chose.
+    overrides: dict = dataclasses.field(default_factory=dict)
 
 
 class Planner:
@@ -69,6 +72,7 @@ class Planner:
                 PlannedTrial(
                     event["number"], Candidate(event["values"]), event["seed"], resumed=True,
                     epochs=event.get("epochs"), bracket=event.get("bracket"), previous=previous,
+                    overrides=self.store.trial_overrides(event["number"]),
                 )
             )
         return plans
@@ -122,7 +126,7 @@ class Planner:
         earlier = next(r for r in history if r.number == step.number)
         plan = PlannedTrial(
             earlier.number, Candidate(earlier.values), earlier.seed, epochs=step.epochs, bracket=earlier.bracket,
-            previous=earlier,
+            previous=earlier, overrides=dict(earlier.overrides),
         )
         self.store.append(
             "trial_promoted", number=plan.number, key=earlier.key, values=earlier.values, seed=plan.seed,

@@ -37,6 +37,15 @@ class TrialRecord:
     checksums: dict[str, str] = field(default_factory=dict)  # trial files -> sha256
     bracket: int | None = None  # the scheduler's bracket the trial belongs to (None without a scheduler)
     reason: str | None = None  # why a pruned trial was stopped
+    # Settings the trial ran with beyond its candidate's values: the batch size an
+    # out-of-memory retry halved to. Kept apart from ``values`` so the candidate's key and
+    # the search space stay as the strategy proposed them.
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def applied_values(self) -> dict[str, Any]:
+        """What ``config.apply`` takes to rebuild the config this trial trained with."""
+        return {**self.values, **self.overrides}
 
     @property
     def epochs_reached(self) -> int:
@@ -57,6 +66,9 @@ class TrialRecord:
             raise ValueError("a trial record needs an integer number and a mapping of values")
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         fields["state"] = TrialState(row["state"])
+        if "overrides" not in row and "batch_size" in row.get("metrics", {}):
+            # Journals written before ``overrides`` kept a retry's batch size in the metrics only.
+            fields["overrides"] = {"train.batch_size": int(row["metrics"]["batch_size"])}
         return cls(**fields)
 
 

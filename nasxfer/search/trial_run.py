@@ -23,11 +23,12 @@ def run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop, prun
     An out-of-memory failure is retried once at half the batch size before it counts.
     """
     values = plan.candidate.as_dict()
+    overrides = dict(plan.overrides)  # a resumed or promoted trial keeps the batch its retry chose
     checkpoints = store.checkpoints(plan.number)
     started = time.monotonic()
     retried_oom = False
     try:
-        trial_config = config.apply(values)
+        trial_config = config.apply({**values, **overrides})
     except NasxferError as exc:
         return failed_trial(plan, values, exc, started, store)
     pruned: list[str] = []
@@ -74,12 +75,14 @@ def run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop, prun
                 retried_oom = True
                 free_accelerator_memory()
                 checkpoints.clear()  # a different batch size is a different training run
-                trial_config = trial_config.apply({"train.batch_size": batch_size // 2})
+                overrides["train.batch_size"] = batch_size // 2
+                trial_config = trial_config.apply(overrides)
+                # Journalled before training again: a resume after a kill continues at this batch.
                 store.append("trial_retry", number=plan.number, reason="out of memory", batch_size=batch_size // 2)
                 continue
             return failed_trial(plan, values, exc, started, store)
         metrics = dict(outcome.metrics)
-        if retried_oom:
+        if "train.batch_size" in overrides:
             metrics["batch_size"] = float(trial_config.train.batch_size)
         if pruned:
             state = TrialState.PRUNED
@@ -98,6 +101,7 @@ def run_trial(config, store, evaluator, plan: PlannedTrial, reporter, stop, prun
             checksums=dict(getattr(outcome, "checksums", {}) or {}),
             bracket=plan.bracket,
             reason=pruned[0] if pruned else None,
+            overrides=overrides,
         )
 
 

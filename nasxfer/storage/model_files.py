@@ -1,7 +1,10 @@
 """Model files: a state dict plus everything needed to rebuild and use the network.
 
 A file holds only tensors and plain Python values, so it loads with
-``torch.load(weights_only=True)``: opening a model file never runs code from it.
+``torch.load(weights_only=True)``: opening a model file never runs code from it. Rebuilding
+its network can: a ``factory`` backbone imports and calls the function its config names,
+so ``open_model_file`` refuses such a file unless the caller trusts it. Every model file
+nasxfer writes has its sha256 journalled; a file is checked against it before it is read.
 """
 
 from __future__ import annotations
@@ -48,6 +51,50 @@ def load_payload(path: str | Path, sha256: str | None = None) -> dict[str, Any]:
     if sha256 is not None and sha256_file(path) != sha256:
         raise NasxferError(f"model file '{path}' is missing or corrupt (its checksum does not match the journal)")
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+TRUST_HINT = "pass --trust-factory if you trust this run"
+NO_VERIFY_HINT = "pass --no-verify to load it anyway"
+
+
+def open_model_file(
+    path: str | Path,
+    sha256: str | None,
+    trust_factory: bool = False,
+    verify: bool = True,
+    trust_hint: str = TRUST_HINT,
+    no_verify_hint: str = NO_VERIFY_HINT,
+) -> dict[str, Any]:
+    """Load a model file for use: verified against the ``sha256`` its run recorded, and
+    refused when rebuilding it would call a factory, unless ``trust_factory``.
+
+    ``verify=False`` loads a file that has no recorded checksum (never a mismatching one).
+    The hints end the refusals: how the caller's user says yes (a flag, a config field).
+    """
+    from nasxfer.errors import NasxferError
+
+    if sha256 is None and verify:
+        raise NasxferError(
+            f"{path}: no sha256 was recorded for it, so it cannot be verified; {no_verify_hint}"
+        )
+    payload = load_payload(path, sha256)
+    factory = factory_of(payload)
+    if factory is not None and not trust_factory:
+        raise NasxferError(
+            f"{path}: its backbone is built by factory '{factory}', which would run that code; {trust_hint}"
+        )
+    return payload
+
+
+def factory_of(payload: dict[str, Any]) -> str | None:
+    """The factory (``package.module:function``) rebuilding ``payload`` would call: its own
+    backbone's, or that of the earlier run its ``run:`` backbone came from; None if none."""
+    while payload:
+        backbone = ((payload.get("config") or {}).get("model") or {}).get("backbone") or {}
+        if isinstance(backbone, dict) and backbone.get("factory"):
+            return str(backbone["factory"])
+        payload = payload.get("backbone_source")
+    return None
 
 
 def architecture_from_payload(payload: dict[str, Any]) -> nn.Module:

@@ -240,6 +240,15 @@ class RunStore:
                 started.pop(self._trial_number(event), None)
         return [started[number] for number in sorted(started)]
 
+    def trial_overrides(self, number: int) -> dict[str, Any]:
+        """The config settings trial ``number`` trains with beyond its values, as journalled:
+        the batch size of its last out-of-memory retry (``trial_retry``), if it had one."""
+        overrides: dict[str, Any] = {}
+        for event in self.events():
+            if event.get("event") == "trial_retry" and event.get("number") == number and "batch_size" in event:
+                overrides["train.batch_size"] = event["batch_size"]
+        return overrides
+
     def spent_seconds(self) -> float:
         """Search time already spent by earlier sessions of this run (for minute budgets)."""
         return max((e.get("elapsed", 0.0) for e in self.events()), default=0.0)

@@ -16,17 +16,39 @@ from typing import Any
 
 from torch import nn
 
-from nasxfer.errors import ConfigError
+from nasxfer.errors import ConfigError, NasxferError
 from nasxfer.models.backbone_names import RUN_PREFIX
 from nasxfer.models.backbone_sources import run_model_file
 from nasxfer.models.backbones.base import Backbone, InputSpec, split_into_stages
 
 
-def source_payload(run_id: str) -> dict[str, Any]:
-    """The model file (weights included) that ``run:<run_id>`` transfers from."""
-    from nasxfer.storage.model_files import load_payload
+def source_payload(run_id: str, trust_factory: bool = False) -> dict[str, Any]:
+    """The model file (weights included) that ``run:<run_id>`` transfers from, verified
+    against the sha256 that run journalled; one built by a factory only when trusted."""
+    from nasxfer.storage.model_files import open_model_file
 
-    return load_payload(run_model_file(run_id))
+    path = run_model_file(run_id)
+    try:
+        return open_model_file(
+            path, _recorded_sha256(run_id, path), trust_factory=trust_factory,
+            trust_hint="pass --trust-factory (or set model.backbone.trust_factory: true) if you trust that run",
+            no_verify_hint="finetune that run again to write a model file with one",
+        )  # fmt: skip
+    except NasxferError as exc:
+        raise ConfigError(f"model.backbone.name: run '{run_id}': {exc}") from None
+
+
+def _recorded_sha256(run_id: str, path) -> str | None:
+    """The sha256 run ``run_id`` journalled for ``path``: its final model's (``finetuned``),
+    or the trial's record's; None when none was recorded."""
+    from nasxfer.storage.store import default_runs_dir, resolve_run
+
+    store = resolve_run(default_runs_dir(), run_id)
+    if path.parent.name == "final":
+        finetuned = [e for e in store.events() if e.get("event") == "finetuned"]
+        return finetuned[-1].get("sha256") if finetuned else None
+    record = next((r for r in store.history() if store.trial_dir(r.number) == path.parent), None)
+    return record.checksums.get("model.pt") if record is not None else None
 
 
 def describe(payload: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +73,7 @@ def build(cfg, pretrained: bool = True, source: dict[str, Any] | None = None) ->
     if cfg.weights not in ("DEFAULT", "none"):
         raise ConfigError("model.backbone.weights: a run backbone's weights come from the run; use DEFAULT (or none)")
     if source is None:
-        payload = source_payload(run_id)
+        payload = source_payload(run_id, trust_factory=cfg.trust_factory)
         source = describe(payload)
         use_weights = pretrained and cfg.weights == "DEFAULT"
         network = rebuild_model(payload) if use_weights else architecture_from_payload(source)
