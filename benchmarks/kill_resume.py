@@ -55,7 +55,8 @@ def command(*args: str, runs: Path) -> list[str]:
 
 
 def kill_after(cmd: list[str], seconds: float) -> int:
-    """Run ``cmd``, SIGKILL it after ``seconds`` unless it ended first; its exit code."""
+    """Run ``cmd``, SIGKILL it after ``seconds`` unless it ended first; its exit code
+    (``-SIGKILL`` when killed)."""
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return process.wait(timeout=seconds)
@@ -96,10 +97,13 @@ def main() -> int:
             code = kill_after(command(*search, runs=runs), delay)
             if code == 0:
                 break
+            if code != -signal.SIGKILL:
+                print(f"{' '.join(search)} exited {code} instead of finishing or being killed")
+                return 1
             kills += 1
-            search = ["search", "--resume", "latest", "--quiet"]
             if not (runs / "latest").exists():
-                continue  # killed before the run folder existed: the next start makes it
+                continue  # killed before the run folder existed: start afresh again
+            search = ["search", "--resume", "latest", "--quiet"]
             now = finished(runs)
             if now[: len(kept)] != kept:
                 print(f"kill {kills} after {delay:.2f} s: a finished trial was lost or changed")
