@@ -93,7 +93,8 @@ def main() -> int:
         runs, kept, kills = tmp / "killed", [], 0
         search = ["search", str(config), "--quiet"]
         while True:
-            delay = rng.uniform(0.3, max(0.6, reference_seconds / 3)) if kills < args.kills else 3600
+            # anywhere from start-up to the whole search: a resumed session has less left to run
+            delay = rng.uniform(0.5, max(1.0, reference_seconds)) if kills < args.kills else 3600
             code = kill_after(command(*search, runs=runs), delay)
             if code == 0:
                 break
@@ -102,7 +103,8 @@ def main() -> int:
                 return 1
             kills += 1
             if not (runs / "latest").exists():
-                continue  # killed before the run folder existed: start afresh again
+                print(f"kill {kills} after {delay:.2f} s: before the run folder existed")
+                continue  # start afresh again
             search = ["search", "--resume", "latest", "--quiet"]
             now = finished(runs)
             if now[: len(kept)] != kept:
