@@ -32,6 +32,7 @@ def check_before_run(config: Config, runs_dir: Path, *, resumed: bool = False) -
     if not resumed:
         warm_start_candidates(config, runs_dir, space, objective_of(config))
     check_log_outputs(config)
-    check_data_paths(config.data)
+    if config.search.evaluator.table is None:  # a table lookup never reads the data
+        check_data_paths(config.data)
     check_backbone_sources(config)
     return space
