@@ -424,7 +424,8 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as a JSON list (no plot is written)."),
 ) -> None:
     """Runs side by side: best metric, trials, time, strategy, backbone; and a best-so-far plot."""
-    from nasxfer.reporting.report import build_report, compare_rows, compare_table
+    from nasxfer.reporting.across_runs import compare_rows, compare_table
+    from nasxfer.reporting.report import build_report
     from nasxfer.reporting.files import compare_path, write_compare_plot
     from nasxfer.storage.store import resolve_run
 
@@ -450,7 +451,7 @@ def runs(
     as_json: bool = typer.Option(False, "--json", help="Print the runs as a JSON list."),
 ) -> None:
     """List the runs in the runs folder, with their status."""
-    from nasxfer.reporting.report import runs_rows, runs_table
+    from nasxfer.reporting.across_runs import runs_rows, runs_table
 
     if as_json:
         typer.echo(json.dumps(runs_rows(_runs_dir(runs_dir)), indent=2, allow_nan=False))

@@ -1,4 +1,5 @@
-"""What a search found, read from the run folder: a JSON-able summary, Markdown, rich tables.
+"""What one search found, read from its run folder: a JSON-able summary, Markdown, the
+leaderboard table. Views over several runs (``runs``, ``compare``) are in ``across_runs``.
 
 ``build_report`` is the single source: the table, the Markdown and ``--format json`` are
 all views of its dict, whose keys are a stable schema for scripts (``schema`` versions it).
@@ -18,8 +19,8 @@ from nasxfer.search.ranking import leaderboard
 from nasxfer.reporting.importance import parameter_importance
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.storage.run_status import run_status
-from nasxfer.storage.store import RunStore, list_runs
-from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState, epochs_trained
+from nasxfer.storage.store import RunStore
+from nasxfer.search.trial import ObjectiveSpec, TrialState, epochs_trained
 
 REPORT_SCHEMA = 1
 BEST_METRICS = ("val_accuracy", "val_f1", "params", "flops", "latency_ms", "memory_mb")  # beside the best trial's values
@@ -49,13 +50,13 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
     pareto_y, pareto_x = (objectives[0], objectives[1]) if len(objectives) == 2 else (
         ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("params", "min"))
     try:
-        final = _read_json(store.path / "final" / "metrics.json")
+        final = read_json(store.path / "final" / "metrics.json")
     except ValueError as exc:  # not JSON: written by hand, or by something else
         raise NasxferError(
             f"run '{store.run_id}': final/metrics.json is not a JSON file ({exc}); "
             f"run nasxfer finetune {store.run_id} again to rewrite it"
         ) from None
-    env = _read_json(store.path / "env.json") or {}
+    env = read_json(store.path / "env.json") or {}
     events = list(store.events())
     stopped = [e for e in events if e.get("event") == "search_stopped"]
     status = run_status(store.path, events)
@@ -154,7 +155,8 @@ def _backbone_text(name: Any, factory: Any) -> str:
     return f"factory:{factory}" if factory else "scratch"
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file of the run folder (``final/metrics.json``, ``env.json``), or None when absent."""
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -196,7 +198,7 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
     if report["best"]:
         lines += ["", f"## Best trial: {report['best']['trial']}", ""]
         metrics = report["best"]["metrics"]
-        lines += [f"- {name}: {(_fmt_int if name in ('params', 'flops') else _fmt)(metrics[name])}"
+        lines += [f"- {name}: {(_fmt_int if name in ('params', 'flops') else value_text)(metrics[name])}"
                   for name in BEST_METRICS if metrics.get(name) is not None]
         lines += [f"- `{k}`: `{short_value(v)}`" for k, v in report["best"]["values"].items()]
     if report["importance"]:
@@ -249,128 +251,6 @@ def _fmt_metric(row: dict[str, Any], metric: str) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def compare_rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One JSON-able row per report: what ``compare_table`` shows, unformatted (``compare --json``)."""
-    return [
-        {
-            "run_id": report["run_id"],
-            "status": report["status"],
-            "strategy": report["strategy"],
-            "backbone": report["backbone"],
-            "objective": report["objective"],
-            "best": None if report["best"] is None else {"trial": report["best"]["trial"], "metric": report["best"]["metric"]},
-            "trials": report["trials"],
-            "search_seconds": report["search_seconds"],
-            "final_test_accuracy": report["final"]["test_accuracy"] if report["final"] else None,
-            "device": device_text(report["env"]),
-        }
-        for report in reports
-    ]
-
-
-def _short_status(status: dict[str, Any]) -> str:
-    """A status for a table cell: the state, with the pid of a running search."""
-    return f"running (pid {status['pid']})" if status["state"] == "running" else status["state"]
-
-
-def compare_table(reports: list[dict[str, Any]]):
-    """A rich Table with one row per report, for ``nasxfer compare``."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    objectives = {f"{r['objective']['metric']} ({r['objective']['mode']})" for r in reports}
-    shared = objectives.pop() if len(objectives) == 1 else None
-    table = Table(title="runs side by side" + (f" · {shared}" if shared else ""))
-    columns = ["run id", "status", "strategy", "backbone", "best", "trials", "time", "final test acc", "device"]
-    if not shared:  # runs ranked by different metrics: say which, next to the number
-        columns.insert(4, "objective")
-    for column in columns:
-        numeric = column in ("best", "trials", "time", "final test acc")
-        if column == "run id":  # never shortened or split: people copy it into the next command
-            table.add_column(column, no_wrap=True, min_width=max(len(r["run_id"]) for r in reports))
-        else:
-            table.add_column(column, justify="right" if numeric else "left", overflow="fold")
-    for report in reports:
-        best = report["best"]
-        trials = report["trials"]
-        cells = [
-            escape(report["run_id"]),
-            escape(_short_status(report["status"])),
-            escape(report["strategy"]),
-            escape(report["backbone"]),
-            f"{_fmt(best['metric'])} (#{best['trial']})" if best else "-",
-            f"{trials['complete']}/{trials['total']}" + (f" ({trials['failed']} failed)" if trials["failed"] else ""),
-            duration_text(report["search_seconds"]),
-            _fmt(report["final"]["test_accuracy"]) if report["final"] else "-",
-            escape(device_text(report["env"])),
-        ]
-        if not shared:
-            cells.insert(4, f"{report['objective']['metric']} ({report['objective']['mode']})")
-        table.add_row(*cells)
-    return table
-
-
-def runs_table(runs_dir):
-    """A rich Table with one row per run folder (``run_summary``: no full report is built)."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"runs in {runs_dir}")
-    stores = list_runs(runs_dir)
-    # the id is never shortened or split: people copy it into the next command
-    table.add_column("run id", no_wrap=True, min_width=max((len(s.run_id) for s in stores), default=6))
-    for column in ("status", "strategy", "trials", "best", "final test acc"):
-        table.add_column(column)
-    for store in stores:
-        try:
-            summary = run_summary(store)
-        except Exception as exc:  # one unreadable run must not hide the others
-            table.add_row(store.run_id, "?", "?", "?", f"[red]unreadable: {type(exc).__name__}[/red]", "")
-            continue
-        best = summary["best"]
-        table.add_row(
-            store.run_id,
-            escape(_short_status(summary["status"])),
-            summary["strategy"],
-            str(summary["trials"]),
-            f"{_fmt(best['metric'])} (trial {best['trial']})" if best else "-",
-            _fmt(summary["final_test_accuracy"]),
-        )
-    return table
-
-
-def runs_rows(runs_dir) -> list[dict[str, Any]]:
-    """``run_summary`` of every run (``nasxfer runs --json``); an unreadable run says why."""
-    rows = []
-    for store in list_runs(runs_dir):
-        try:
-            rows.append(run_summary(store))
-        except Exception as exc:  # noqa: BLE001 - one unreadable run must not hide the others
-            rows.append({"run_id": store.run_id, "error": f"unreadable: {type(exc).__name__}"})
-    return rows
-
-
-def run_summary(store: RunStore) -> dict[str, Any]:
-    """What ``nasxfer runs`` shows of a run, read cheaply: its config, one pass over the
-    journal, the final metrics file and whether the lock is held; no leaderboard, plots or
-    analysis (``build_report`` is the full view)."""
-    config = store.config()
-    objective = objective_of(config)
-    events = list(store.events())
-    finished = {e["trial"]["number"]: e["trial"] for e in events if e.get("event") == "trial_finished"}
-    best = objective.best([TrialRecord.from_json(trial) for trial in finished.values()])
-    final = _read_json(store.path / "final" / "metrics.json")
-    return {
-        "run_id": store.run_id,
-        "name": config.name,
-        "status": run_status(store.path, events).as_dict(),
-        "strategy": config.search.strategy.name,
-        "trials": len(finished),
-        "best": None if best is None else {"trial": best.number, "metric": best.metrics.get(objective.metric)},
-        "final_test_accuracy": None if final is None else final.get("test_accuracy"),
-    }
-
-
 def duration_text(seconds: float | None) -> str:
     """``42.0 s``, ``12.5 min``, ``3.2 h``."""
     if seconds is None:
@@ -392,13 +272,14 @@ def trials_text(trials: dict[str, int]) -> str:
 def metric_text(row: dict[str, Any]) -> str:
     """A leaderboard row's metric; a paused or pruned trial's says at which epoch it was measured."""
     if row["state"] == "complete":
-        return _fmt(row["metric"])
+        return value_text(row["metric"])
     if row["state"] in ("paused", "pruned") and row["metric"] is not None:
-        return f"{_fmt(row['metric'])} ({row['state']} @{row['epochs']})"
+        return f"{value_text(row['metric'])} ({row['state']} @{row['epochs']})"
     return row["state"]
 
 
-def _fmt(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A metric for a table cell: four decimals, ``-`` when unknown."""
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
