@@ -174,9 +174,13 @@ def validate(
     config: Path = typer.Argument(..., help="Experiment config (YAML)."),
     overrides: List[str] = Overrides,
     runs_dir: Optional[Path] = RunsDir,
+    quick: bool = typer.Option(
+        False, "--quick", help="Check the config alone: no data summary, no backbone built (fast, without torch)."
+    ),
 ) -> None:
     """Check a config as search would before it starts, and print it resolved, with the size
-    of its search space. Reads no data and trains nothing."""
+    of its search space, a summary of its data (image files are listed and their headers
+    read, none decoded) and each backbone's stages. Trains nothing."""
     from rich.table import Table
 
     from nasxfer.config import load_config
@@ -195,6 +199,28 @@ def validate(
         console.print("search space size: unbounded (it has continuous dimensions)")
     else:
         console.print(f"search space size: {int(space.size):,} candidates")
+    if quick or cfg.search.evaluator.table is not None:  # a table lookup reads no data and builds nothing
+        return
+    _print_data_and_backbones(cfg)
+
+
+def _print_data_and_backbones(cfg) -> None:
+    """What validate shows beyond the config: the data summary and every backbone's stages."""
+    from rich.table import Table
+
+    from nasxfer.data.summary import preview
+    from nasxfer.models.backbones.preflight import check_backbones
+
+    for line in preview(cfg.data, cfg.seed).lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    for description, stages in check_backbones(cfg).items():
+        console.print(f"backbone {description}: {len(stages)} stages (unfreeze N trains the top N)", highlight=False, soft_wrap=True)
+        table = Table()
+        for column in ("stage", "starts at", "parameters"):
+            table.add_column(column, justify="right" if column != "starts at" else "left")
+        for stage in stages:
+            table.add_row(str(stage["stage"]), stage["starts_at"], f"{stage['parameters']:,}")
+        _print_table(table)
 
 
 class SchemaFormat(str, Enum):
@@ -387,7 +413,7 @@ def report(
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Show what a search found; write runs/<run-id>/report/ (index.html, report.md, plots)."""
-    from nasxfer.reporting.report import build_report, leaderboard_table, render_markdown
+    from nasxfer.reporting.report import build_report, data_text, leaderboard_table, render_markdown
     from nasxfer.storage.store import resolve_run
 
     store = resolve_run(_runs_dir(runs_dir), run_id)
@@ -405,6 +431,8 @@ def report(
     data = files.report
     status = RunStatus(**{key: data["status"][key] for key in ("state", "reason", "pid", "host")})
     console.print(f"status: {status.text(store.run_id, _runs_dir_flag(runs_dir))}", highlight=False)
+    if data["data"]:
+        console.print(f"data: {data_text(data['data'])}", highlight=False, soft_wrap=True)
     _print_table(leaderboard_table(data))
     if data["best"]:
         console.print(f"best trial {data['best']['trial']}: " + json.dumps(data["best"]["values"]), highlight=False, soft_wrap=True)

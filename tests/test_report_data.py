@@ -32,6 +32,7 @@ SCHEMA = {
     "search_seconds": float,
     "stop_reason": (str, type(None)),
     "skipped_files": list,
+    "data": (dict, type(None)),
     "best": (dict, type(None)),
     "leaderboard": list,
     "best_so_far": list,

@@ -203,8 +203,10 @@ def test_validate_refuses_tensorboard_output_without_tensorboard(tmp_path):
     assert "tensorboard" in refused(validate(tmp_path, tiny(output={"tensorboard": True})))
 
 
-def test_validate_stays_light(tmp_path):
-    """The checks read no data and build no network: validate does not import torch."""
+def test_validate_quick_stays_light(tmp_path):
+    """``validate --quick`` checks the config alone: it reads no data, builds no network and
+    does not import torch. Plain validate builds the backbone, so it finds that this
+    "checkpoint" is not one."""
     import subprocess
     import sys
 
@@ -212,11 +214,13 @@ def test_validate_stays_light(tmp_path):
     path.write_text(yaml.safe_dump(transfer(weights=str(path))))  # any readable file passes the check
     code = (
         "import sys; from typer.testing import CliRunner; from nasxfer.cli import app; "
-        f"r = CliRunner().invoke(app, ['validate', {str(path)!r}]); "
+        f"r = CliRunner().invoke(app, ['validate', {str(path)!r}, '--quick']); "
         "print(r.exit_code, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["0", "False"]
+    full = CliRunner().invoke(app, ["validate", str(path)])
+    assert full.exit_code == 2 and "model.backbone.weights" in full.output, full.output
 
 
 def test_the_offline_check_knows_every_torchvision_dataset():

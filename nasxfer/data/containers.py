@@ -8,6 +8,7 @@ A family returns a ``Source`` (splits as in-memory ``Split`` arrays or, for imag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,6 +119,8 @@ class LoadedData:
     skipped: int = 0
     skipped_files: tuple[tuple[str, str], ...] = ()  # (path, reason) of each image file left out, as found
     name: str = ""
+    stored_sizes: Any = None  # data.sizes.SizeSample: image sizes as stored, before resizing
+    carved: tuple[str, ...] = ()  # the splits cut from train (data.val_fraction, data.test_fraction)
 
     @property
     def num_classes(self) -> int:

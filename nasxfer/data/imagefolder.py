@@ -69,7 +69,7 @@ def read_image_splits(
     ones are skipped and listed; a stream drops them from their batch when it meets
     them, and only those met while probing are listed.
     """
-    size, grey, probe_skipped = _probe_train(splits["train"], cfg.image_size)
+    size, grey, probe_skipped = probe_training_files(splits["train"], cfg.image_size)
     channels = 1 if grey else 3
     total = sum(len(files) for files in splits.values()) * channels * size[0] * size[1]
     stream = cfg.mode == "stream" or (cfg.mode == "auto" and total > MEMORY_LIMIT_BYTES)
@@ -141,8 +141,9 @@ def _scan_like(folder: Path, class_names: list[str], field: str) -> FileList:
     return _scan(folder, field, require_every_class=False)[1]
 
 
-def _probe_train(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, list[tuple[str, str]]]:
-    """Target size, grey or not, and the unreadable files, from headers of a spread of files."""
+def probe_training_files(files: FileList, image_size: int | None) -> tuple[tuple[int, int], bool, list[tuple[str, str]]]:
+    """Target size (``data.image_size`` or the first readable file's), grey or not, and the
+    unreadable files, from headers of a spread of the training files."""
     picks = np.unique(np.linspace(0, len(files) - 1, min(len(files), _PROBE_FILES)).astype(np.int64))
     found = [probe(files.paths[i]) for i in picks]
     readable = [f for f in found if f is not None]

@@ -13,11 +13,13 @@ from typing import Callable
 
 from nasxfer.data.containers import FileList, LoadedData, Source, Split, StreamSplit, merge
 from nasxfer.data.digits import load_digits
+from nasxfer.data.images import why_unreadable
 from nasxfer.data.imagefolder import load_imagefolder, read_image_splits
 from nasxfer.data.manifest import load_manifest
 from nasxfer.data.prepare import cap, carve
 from nasxfer.data.resize import resize_uint8
 from nasxfer.data.stats import channel_stats, default_stats, fingerprint
+from nasxfer.data.sizes import SizeSample, sample_sizes
 from nasxfer.data.synthetic import load_synthetic
 from nasxfer.data.torchvision_sets import TORCHVISION_NAMES, load_torchvision
 from nasxfer.errors import ConfigError
@@ -44,19 +46,22 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
     stays on the CPU either way). Raises ``ConfigError`` for anything the user can fix:
     unknown dataset, missing files or folders, a split left empty.
     """
-    family = LOADERS.get(cfg.dataset)
-    if family is None:
-        raise ConfigError(f"data.dataset: unknown dataset {cfg.dataset!r} (choices: {', '.join(LOADERS)})")
-    source = family(cfg, seed)
-    train, val, test, carved = carve(source, cfg.val_fraction, cfg.test_fraction, seed)
-    splits = {"train": cap(train, cfg.limit, seed), "val": val, "test": test}
+    source, splits, carved = split_source(cfg, seed)
 
     skipped: list[tuple[str, str]] = []
     if isinstance(splits["train"], FileList):
+        stored, probe_unreadable = sample_sizes(splits)
         splits, skipped = read_image_splits(splits, cfg)
-    elif cfg.image_size:
-        size = (cfg.image_size, cfg.image_size)
-        splits = {name: Split(resize_uint8(s.images, size, device), s.labels) for name, s in splits.items()}
+        known = {path for path, _ in skipped}  # a stream meets unreadable files only as it reads them
+        skipped += [(path, why_unreadable(path)) for path in probe_unreadable if path not in known]
+    else:
+        images = splits["train"].images
+        shape = (int(images.shape[2]), int(images.shape[3]))
+        total = sum(len(s) for s in splits.values())
+        stored = SizeSample(shape, shape, shape, total, total)
+        if cfg.image_size:
+            size = (cfg.image_size, cfg.image_size)
+            splits = {name: Split(resize_uint8(s.images, size, device), s.labels) for name, s in splits.items()}
     _check_not_empty(splits, carved)
 
     train = splits["train"]
@@ -83,7 +88,21 @@ def load_dataset(cfg, seed: int, device=None) -> LoadedData:
         skipped=len(skipped),
         skipped_files=tuple(skipped),
         name=source.name,
+        stored_sizes=stored,
+        carved=carved,
     )
+
+
+def split_source(cfg, seed: int) -> tuple[Source, dict[str, Split | FileList], tuple[str, ...]]:
+    """The dataset's ``Source`` and its three splits as training will use them (carved
+    with ``seed``, train capped at ``data.limit``), image files not read yet; also the
+    names of the splits carved from train."""
+    family = LOADERS.get(cfg.dataset)
+    if family is None:
+        raise ConfigError(f"data.dataset: unknown dataset {cfg.dataset!r} (choices: {', '.join(LOADERS)})")
+    source = family(cfg, seed)
+    train, val, test, carved = carve(source, cfg.val_fraction, cfg.test_fraction, seed)
+    return source, {"train": cap(train, cfg.limit, seed), "val": val, "test": test}, carved
 
 
 def _check_not_empty(splits: dict[str, Split | StreamSplit], carved: tuple[str, ...]) -> None:

@@ -29,14 +29,21 @@ class TrainingEvaluator:
 
     def __init__(self) -> None:
         self._datasets: dict[tuple[str, int, str], Any] = {}
+        self._summary = None
 
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
+        from nasxfer.data.summary import from_loaded
         from nasxfer.models.backbones.preflight import check_backbones
         from nasxfer.training.compute import resolve_device
 
-        self.data_for(config, resolve_device(config.train.device))
+        data = self.data_for(config, resolve_device(config.train.device))
+        self._summary = from_loaded(data, config.data.resize)
         check_backbones(config)  # a bad backbone, weights file or run id fails here too
+
+    def data_summary(self):
+        """The ``DataSummary`` of the config's data as ``prepare`` loaded it (None before)."""
+        return self._summary
 
     def skipped_files(self) -> list[tuple[str, str]]:
         """``(path, reason)`` of each image file the loaded datasets left out (each once, in order)."""

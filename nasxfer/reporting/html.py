@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from nasxfer.reporting.analysis import short_value
 from nasxfer.reporting.plots import Plot
 from nasxfer.storage.provenance import device_text
-from nasxfer.reporting.report import duration_text, metric_text, trials_text
+from nasxfer.reporting.report import data_text, duration_text, metric_text, trials_text
 
 # Images only from data: URIs, styles only inline, no scripts, no fetches.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -98,6 +98,7 @@ def _summary(report: dict[str, Any]) -> str:
         ("trials", f"{trials_text(trials)}, {trials['total']} in all"),
         ("training", f"{report.get('epochs_trained', '-')} epochs, {duration_text(report['search_seconds'])}"),
         ("stopped", report["stop_reason"] or "-"),
+        ("data", data_text(report["data"]) if report.get("data") else "-"),
         ("files skipped", ", ".join(report["skipped_files"]) or "none"),
         ("device", device_text(env)),
         ("torch", env.get("torch") or "-"),

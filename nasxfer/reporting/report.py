@@ -107,6 +107,9 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         "search_seconds": round(float(sum(r.seconds for r in history)), 3),
         "stop_reason": stopped[-1]["reason"] if stopped else None,
         "skipped_files": next((list(e.get("files", [])) for e in events if e.get("event") == "files_skipped"), []),
+        "data": next(
+            ({k: v for k, v in e.items() if k not in ("event", "time")} for e in events if e.get("event") == "data_summary"), None
+        ),
         "best": None
         if best is None
         else {"trial": best.number, "metric": best.metrics.get(objective.metric), "values": best.values, "metrics": best.metrics},
@@ -176,6 +179,8 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
         lines.append(f"- device: {device_text(report['env'])}")
     if report["stop_reason"]:
         lines.append(f"- stopped: {report['stop_reason']}")
+    if report["data"]:
+        lines.append(f"- data: {data_text(report['data'])}")
     if report["skipped_files"]:
         lines.append(f"- unreadable image files left out: {len(report['skipped_files'])} ({', '.join(report['skipped_files'][:10])})")
     if report["final"]:
@@ -289,3 +294,15 @@ def _fmt_int(value: Any) -> str:
 
 def _fmt_seconds(value: Any) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def data_text(data: dict) -> str:
+    """One line for the report: classes, split sizes, imbalance, stored and trained sizes."""
+    splits = " · ".join(f"{name} {sum(counts):,}" for name, counts in data["counts"].items())
+    imbalance = "inf" if data["imbalance"] is None else f"{data['imbalance']:.1f}x"
+    text = f"{data['dataset']}, {len(data['classes'])} classes, {data['channels']} channel{'s' if data['channels'] != 1 else ''}; {splits}; class imbalance {imbalance}"
+    stored, (h, w) = data.get("stored_sizes"), data["image_size"]
+    if stored:
+        (sh, sw), (lh, lw) = stored["smallest"], stored["largest"]
+        text += f"; stored {sw}x{sh}" + ("" if (sh, sw) == (lh, lw) else f" to {lw}x{lh}")
+    return text + f", trained at {w}x{h} ({data['resize']})"

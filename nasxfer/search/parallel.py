@@ -42,7 +42,8 @@ from nasxfer.progress.reporter import Reporter
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.search.outcome import SearchOutcome, StopRequest
 from nasxfer.search.planning import PlannedTrial, create_planner
-from nasxfer.search.stopping import report_skipped_files, time_budget_spent, too_many_in_a_row
+from nasxfer.search.data_notice import report_data
+from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
 from nasxfer.search.trial_run import failed_trial
 from nasxfer.search.space import SearchSpace
 from nasxfer.storage.run_status import STOPPED_BY_REQUEST
@@ -155,7 +156,7 @@ class _ParallelSearch:
             "search_started", resumed_trials=len(self.history), elapsed=self.elapsed(), executor=self.executor.describe()
         )
         self.reporter.search_started(store.run_id, self.config, self.space, resumed=len(self.history))
-        report_skipped_files(store, self.reporter, self.evaluator)
+        report_data(store, self.reporter, self.evaluator)
         final_reason = None  # set once nothing more may start: a failure streak, the time budget
         interrupted = False
         while True:

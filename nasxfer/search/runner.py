@@ -23,7 +23,8 @@ from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.search.outcome import SearchOutcome, StopRequest
 from nasxfer.search.planning import create_planner, strategy_for
 from nasxfer.search.space import SearchSpace
-from nasxfer.search.stopping import report_skipped_files, time_budget_spent, too_many_in_a_row
+from nasxfer.search.data_notice import report_data
+from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
 from nasxfer.search.trial import TrialRecord, epochs_trained, merge_record
 from nasxfer.search.trial_run import run_trial
 from nasxfer.storage.faults import crash_point
@@ -121,7 +122,7 @@ def run_search(
         pending = planner.unfinished(history)
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
         reporter.search_started(store.run_id, config, space, resumed=len(history))
-        report_skipped_files(store, reporter, evaluator)
+        report_data(store, reporter, evaluator)
         interrupted = False
 
         while True:

@@ -40,19 +40,3 @@ def _streak(history: list[TrialRecord], state: TrialState, ignoring: TrialState 
             break
         streak += 1
     return streak
-
-
-SHOWN_SKIPPED = 10  # files named in the message; the journal keeps them all
-
-
-def report_skipped_files(store, reporter, evaluator) -> None:
-    """Say once per run which image files could not be read and were left out, and why: in
-    the journal (``files_skipped``: every path, and its reason) and to the reporters (the
-    first few by name)."""
-    skipped = getattr(evaluator, "skipped_files", lambda: [])()
-    if not skipped or any(e.get("event") == "files_skipped" for e in store.events()):
-        return
-    store.append("files_skipped", files=[path for path, _ in skipped], reasons=dict(skipped))
-    named = ", ".join(f"{path} ({why})" for path, why in skipped[:SHOWN_SKIPPED])
-    more = f" and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
-    reporter.message(f"skipped {len(skipped)} unreadable image file{'s' if len(skipped) != 1 else ''}: {named}{more}")
