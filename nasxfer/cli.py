@@ -296,7 +296,7 @@ def search(
     if resume is None:
         from nasxfer.storage.provenance import collect_env
 
-        store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device))
+        store = RunStore.create(_runs_dir(runs_dir), cfg, collect_env(cfg.train.device, cfg.train.threads, cfg.data.num_workers))
     reporter = make_reporter(
         console, quiet=quiet, log_format=log_format.value, run_dir=store.path, tensorboard=cfg.output.tensorboard
     )

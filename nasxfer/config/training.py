@@ -28,7 +28,17 @@ class TrainConfig(Strict):
     # auto and on graph on CUDA where the step can be captured and train eagerly elsewhere;
     # on also refuses a config that can never be graphed. Off by default until measured on
     # a GPU (README, Performance).
+    # PyTorch's default (a thread per core) collapses when other work keeps the cores busy;
+    # auto looks before each trial (nasxfer.training.threads, benchmarks/busy_box.py).
+    threads: int | Literal["auto"] = Field("auto", description="CPU threads a trial computes with (intra-op threads; DataLoader workers are capped at it): auto (the CPUs this process may use, its fair share when trials run at once, less the cores other processes keep busy; at least 1) or a number. Recorded in env.json and as each trial's train_threads.")
     cuda_graphs: Literal["auto", "on", "off"] = Field("off", description="CUDA: capture the training step once and replay it per batch. auto and on graph where the step can be captured and train eagerly elsewhere; on also rejects amp: fp16.")
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads_in_range(cls, threads: Any) -> int | str:
+        if threads == "auto" or (isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 1024):
+            return threads
+        raise ValueError(f"give auto or a number of threads from 1 to 1024 (got {threads!r})")
 
     @field_validator("device")
     @classmethod

@@ -87,10 +87,12 @@ class TrainingEvaluator:
         from nasxfer.models.build import model_for_training
         from nasxfer.training.compute import configure_backend, resolve_device
         from nasxfer.training.fit import count_parameters, fit
+        from nasxfer.training.threads import threads_for_trial
 
         started = time.perf_counter()
         device = resolve_device(config.train.device)
         configure_backend(config.train, device)
+        threads = threads_for_trial(config.train.threads, config.data.num_workers)
         peak_is_this_trials = reset_peak_memory(device)
         data = self.data_for(config, device)
         built = model_for_training(config, data, device, seed)
@@ -105,7 +107,7 @@ class TrainingEvaluator:
             shuffle=True,
             seed=seed,
             channels_last=channels_last,
-            num_workers=config.data.num_workers,
+            num_workers=threads.loader_workers,
         )
         val_batches = BatchLoader(
             data.val,
@@ -113,7 +115,7 @@ class TrainingEvaluator:
             device=device,
             preprocess=preprocess,
             channels_last=channels_last,
-            num_workers=config.data.num_workers,
+            num_workers=threads.loader_workers,
         )
         # Both kinds of trial resume from epoch checkpoints, stop at a scheduler's rung and
         # can be pruned; a transfer trial on cached features checkpoints its head alone.
@@ -155,6 +157,7 @@ class TrainingEvaluator:
             "images_per_second": images / max(train_seconds, 1e-9),
             "seconds_per_epoch": train_seconds / max(len(result.curve), 1),
             "seconds": time.perf_counter() - started,
+            "train_threads": float(threads.threads),
             **costs,
             # Named for what it is: where the peak cannot be reset it is the whole process's.
             ("peak_memory_mb" if peak_is_this_trials else "process_peak_memory_mb"): peak_memory_mb(device),

@@ -200,8 +200,10 @@ def _ray_trial(config: Config, task, evaluator_box: list, threads: int):
     import torch
 
     from nasxfer.executors.remote import run_remote_trial
+    from nasxfer.training.threads import reserve_cpus
 
     torch.set_num_threads(threads)
+    reserve_cpus(threads)  # train.threads auto: the CPUs this trial reserved
     ref = evaluator_box[0]
     cached = ref.hex() in _WORKER_EVALUATOR
     fetching = time.perf_counter()

@@ -147,12 +147,14 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
     from nasxfer.errors import TrainingInterrupted
     from nasxfer.models.build import model_for_training
     from nasxfer.training.fit import evaluate, fit
+    from nasxfer.training.threads import threads_for_trial
 
     settings = config.finetune
+    threads = threads_for_trial(config.train.threads, config.data.num_workers)
     built = model_for_training(config, data, device, seed)
     model, preprocess, channels_last = built.model, built.preprocess, built.channels_last
     batch_size = settings.batch_size or config.train.batch_size
-    loader = dict(device=device, preprocess=preprocess, channels_last=channels_last, num_workers=config.data.num_workers)
+    loader = dict(device=device, preprocess=preprocess, channels_last=channels_last, num_workers=threads.loader_workers)
 
     train_split, holdout = merge(data.train, data.val), None
     transfer_model = config.model.kind == "transfer"

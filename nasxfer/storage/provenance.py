@@ -29,10 +29,14 @@ def git_revision(path: Path | None = None) -> str | None:
     return f"{rev}-dirty" if dirty else rev
 
 
-def collect_env(device_name: str = "auto") -> dict[str, Any]:
+def collect_env(device_name: str = "auto", threads: str | int = "auto", loader_workers: int = 2) -> dict[str, Any]:
+    """Where a run started: versions, host, device, git revision, command, and the CPU
+    threads ``train.threads`` chose for its first trial (``threads``; ``cpu_threads`` is
+    PyTorch's own default)."""
     import torch
 
     from nasxfer.training.compute import resolve_device
+    from nasxfer.training.threads import choose_threads
 
     device = resolve_device(device_name)
     env: dict[str, Any] = {
@@ -45,6 +49,7 @@ def collect_env(device_name: str = "auto") -> dict[str, Any]:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "cpu_threads": torch.get_num_threads(),
+        "threads": choose_threads(threads, loader_workers=loader_workers).to_dict(),
         "git_revision": git_revision(),
         "command": sys.argv,
         "started": datetime.now().isoformat(timespec="seconds"),
