@@ -70,7 +70,7 @@ def test_validate_prints_the_data_summary(tmp_path):
     out = result.output
     assert "data: imagefolder, 3 classes (ants, bees, wasps), 3 channels (colour)" in out
     assert "(val and test carved from train)" in out
-    assert "sizes as stored: smallest 30x20 · median 40x40 · largest 90x60; trained at 8x8 (data.resize: squash)" in out
+    assert "sizes as stored: smallest 30x20 · median 40x40 · largest 90x60; loaded at 8x8 (data.resize: squash; a backbone may resize again)" in out
     assert "imbalance" in out
     assert "skipped 2 unreadable image files: " in out and "empty.png (empty file)" in out
     quick = CliRunner().invoke(app, ["validate", str(path), "--quick"])

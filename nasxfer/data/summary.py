@@ -65,7 +65,7 @@ class DataSummary:
                 f"  per class (train): fewest {train[low]:,} ({self.class_names[low]}) · most {train[high]:,} "
                 f"({self.class_names[high]}) · imbalance {ratio}"
             )
-        trained = f"trained at {_hw(self.image_size)} (data.resize: {self.resize})"
+        trained = f"loaded at {_hw(self.image_size)} (data.resize: {self.resize}; a backbone may resize again)"
         if self.stored_sizes is not None:
             s = self.stored_sizes
             seen = f", {s.seen:,} of {s.total:,} sampled" if s.seen < s.total else ""

@@ -305,4 +305,4 @@ def data_text(data: dict) -> str:
     if stored:
         (sh, sw), (lh, lw) = stored["smallest"], stored["largest"]
         text += f"; stored {sw}x{sh}" + ("" if (sh, sw) == (lh, lw) else f" to {lw}x{lh}")
-    return text + f", trained at {w}x{h} ({data['resize']})"
+    return text + f", loaded at {w}x{h} ({data['resize']})"
