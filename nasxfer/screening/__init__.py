@@ -18,10 +18,10 @@ Score modules are imported on demand, so listing the names costs nothing.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
 from nasxfer.errors import ConfigError
-from nasxfer.config.messages import known_name
 
 #: name -> "module:class"
 _REGISTRY: dict[str, str] = {
@@ -46,10 +46,11 @@ BACKBONE_SCORES: tuple[str, ...] = ("logme", "hscore", "nce", "leep", "linear_pr
 
 def check_score_name(name: str, field: str = "--score") -> str:
     """``name`` if it is a registered score; ``ConfigError`` naming ``field`` and the choices otherwise."""
-    try:
-        return known_name(name, SCORE_NAMES, "score")
-    except ValueError as exc:
-        raise ConfigError(f"{field}: {exc}") from None
+    if name in SCORE_NAMES:
+        return name
+    close = difflib.get_close_matches(str(name), SCORE_NAMES, n=1)
+    hint = f" — did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(f"{field}: unknown score {name!r}{hint} (choices: {', '.join(SCORE_NAMES)})")
 
 
 def score_kind(name: str) -> str:
