@@ -162,6 +162,17 @@ def test_search_screen_on_the_table_and_a_kill_mid_screen_scores_only_the_rest(t
     params = [e["scores"]["params"] for e in store.events() if e.get("event") == "screen_scored"]
     assert len(params) == 12 and max(params) == pytest.approx(history[0].metrics["params"], rel=0.5)
 
+    # the report shows each screened trial's score against its trained metric, with ρ
+    from nasxfer.reporting.files import write_report
+    from nasxfer.reporting.report import build_report
+
+    screen = build_report(store)["screen"]
+    assert screen["scores"] == ["params"] and screen["sample"] == 12 and screen["kept"] == 3
+    assert {p["trial"] for p in screen["points"]} >= {1, 2, 3}
+    assert screen["spearman"]["params"] is None or -1 <= screen["spearman"]["params"] <= 1
+    write_report(store)
+    assert (store.path / "report" / "screen.png").is_file()
+
 
 def test_screen_config_errors_name_the_field(table):
     with pytest.raises(Exception, match="search.screen.score: unknown score 'flop' — did you mean 'flops'"):
