@@ -19,9 +19,9 @@ class ScreenConfig(Strict):
 
     score: str | list[str] = Field(
         "naswot",
-        description="The score, or a list of scores rank-averaged into one: architecture scores (naswot, synflow, grad_norm, snip, jacob_cov, params, flops) or, with a backbone, backbone scores (logme, hscore, linear_probe, knn).",
+        description="The score (naswot: the best on NAS-Bench-Macro, docs/screening.md), or a list of scores rank-averaged into one: architecture scores (naswot, synflow, grad_norm, snip, jacob_cov, params, flops) or, with a backbone, backbone scores (logme, hscore, linear_probe, knn).",
     )
-    sample: int = Field(100, ge=1, le=100_000, description="How many distinct candidates of the space are drawn (seeded by the run's seed) and scored.")
+    sample: int = Field(300, ge=1, le=100_000, description="How many distinct candidates of the space are drawn (seeded by the run's seed) and scored.")
     keep: int = Field(10, ge=1, le=100_000, description="How many of the best-scored candidates are trained first, best first; the strategy then proposes the rest.")
 
     @field_validator("score")
