@@ -14,12 +14,24 @@ comparison takes minutes. Run from the project root (with ../shared/data beside 
 
     python benchmarks/strategies.py                    # 20 seeds x 200 trials, every strategy
     python benchmarks/strategies.py --seeds 5 --strategies random,tpe --option tpe.startup=5
+
+Screened search (``search.screen``): ``--screen SCORES:N:K`` (repeatable) adds, for each
+strategy, a run that first trains the K best of N screened architectures, best first, then
+lets the strategy continue with them in its history, as the planner does. The scores come
+from ``benchmarks/zero_cost.py``'s file (``--scores``); the N screened are a seeded sample of
+the architectures scored there (``params`` is exact for all 6,561, from the table). Several
+scores joined by ``+`` are rank-averaged. Trials counted are trained trials (the screen's
+cost is its scoring time, reported by zero_cost.py):
+
+    python benchmarks/strategies.py --strategies random,evolution --screen naswot:1000:15
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import random
 import statistics
 import sys
 import time
@@ -33,25 +45,46 @@ from nasxfer.search.objectives import objective_of  # noqa: E402
 from nasxfer.search.planning import trial_seed  # noqa: E402
 from nasxfer.search.space import SearchSpace  # noqa: E402
 from nasxfer.strategies import create_strategy  # noqa: E402
-from nasxfer.evaluation.table import load_table, macro_key, table_metrics  # noqa: E402
+from nasxfer.evaluation.table import MACRO_OPS, load_table, macro_key, table_metrics  # noqa: E402
+from nasxfer.search.space import Candidate  # noqa: E402
 from nasxfer.search.trial import TrialRecord, TrialState  # noqa: E402
 
 CONFIG = ROOT / "configs" / "nas_bench_macro.yaml"
+DEFAULT_SCORES = ROOT / "benchmarks" / "zero_cost_scores.jsonl"
 DEFAULT_TABLE = ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
 STRATEGIES = ("random", "local", "evolution", "tpe", "nsga2", "reinforce")
 CHECKPOINTS = (10, 25, 50, 100, 200)
 
 
-def run_one(name, options, config, space, table, seed, trials):
-    """One search; returns the pick's quality (mean accuracy, %) after each trial."""
+def screened_first(screen, pool, seed):
+    """The K best of N architectures drawn (with ``seed``) from ``pool`` (key -> scores), best first."""
+    from nasxfer.screening.ranking import ensemble
+
+    names, n, keep = screen
+    keys = sorted(pool)
+    drawn = random.Random(f"screen:{seed}").sample(keys, min(n, len(keys)))
+    if len(names) == 1:
+        combined = [pool[k][names[0]] for k in drawn]
+    else:
+        combined = ensemble({name: [pool[k][name] for k in drawn] for name in names})
+    order = sorted(range(len(drawn)), key=lambda i: -combined[i])[:keep]
+    return [Candidate({"model.scratch.ops": [MACRO_OPS[int(d)] for d in drawn[i]]}) for i in order]
+
+
+def run_one(name, options, config, space, table, seed, trials, first=()):
+    """One search; returns the pick's quality (mean accuracy, %) after each trial. ``first``:
+    candidates trained before the strategy's own (a screen's kept ones)."""
     config = config.apply({"seed": seed})
     objective = objective_of(config)
     strategy = create_strategy(name, space, seed, objective, options)
     scratch = config.model.scratch
     history: list[TrialRecord] = []
     best_score, quality, curve = -math.inf, math.nan, []
+    first = list(first)
     for number in range(1, trials + 1):
-        candidate = strategy.propose(history)
+        tried = {r.key for r in history}
+        queued = [c for c in first if c.key not in tried]
+        candidate = queued[0] if queued else strategy.propose(history)
         if candidate is None:
             break
         values = candidate.as_dict()
@@ -64,6 +97,27 @@ def run_one(name, options, config, space, table, seed, trials):
             best_score, quality = objective.score(record), 100 * metrics["mean_accuracy"]
         curve.append(quality)
     return curve
+
+
+def screen_pool(path, table, names):
+    """key -> {score: value} for every architecture scored by all of ``names`` (params: every
+    architecture, exact from the table)."""
+    rows = {}
+    if Path(path).is_file():
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows.setdefault(row["key"], {}).update(row["scores"])
+    if names == {"params"}:
+        rows = {key: {} for key in table}
+    for key in list(rows):
+        if "params" in names:
+            rows[key]["params"] = table[key]["params"]
+        if not all(rows[key].get(n) is not None for n in names):
+            del rows[key]
+    if not rows:
+        sys.exit(f"no architecture in {path} has the scores {sorted(names)}: run benchmarks/zero_cost.py first")
+    return rows
 
 
 def summary(curves, n):
@@ -89,6 +143,10 @@ def main(argv=None) -> None:
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
     parser.add_argument("--option", action="append", default=[], metavar="STRATEGY.KEY=VALUE",
                         help="a strategy option, e.g. --option evolution.population=10 (repeatable)")
+    parser.add_argument("--screen", action="append", default=[], metavar="SCORES:N:K",
+                        help="also run each strategy screened: the K best of N by SCORES (a+b: rank average) first")
+    parser.add_argument("--scores", default=str(DEFAULT_SCORES), help="zero_cost.py's scores file")
+    parser.add_argument("--no-plain", action="store_true", help="only the screened runs (and random)")
     args = parser.parse_args(argv)
 
     names = [n for n in args.strategies.split(",") if n]
@@ -104,18 +162,32 @@ def main(argv=None) -> None:
     table = load_table(args.table)
     checkpoints = [n for n in CHECKPOINTS if n <= args.trials] or [args.trials]
 
-    results, seconds = {}, {}
-    for name in names:
+    screens = []
+    for spec in args.screen:
+        scores, n, keep = spec.split(":")
+        screens.append((scores.split("+"), int(n), int(keep)))
+    pool = screen_pool(args.scores, table, {s for names_, _, _ in screens for s in names_}) if screens else {}
+    runs = [(name, name, None) for name in names if not (args.no_plain and name != "random")]
+    for screen in screens:
+        label = f"{'+'.join(screen[0])} {screen[2]} of {screen[1]}"
+        runs += [(f"{name} ⟵ {label}", name, screen) for name in names]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    results, seconds, plain_options = {}, {}, {}
+    for label, name, screen in runs:
         started = time.perf_counter()
-        results[name] = [
-            run_one(name, options[name], config, space, table, seed, args.trials) for seed in range(args.first_seed, args.first_seed + args.seeds)
+        results[label] = [
+            run_one(name, options[name], config, space, table, seed, args.trials,
+                    screened_first(screen, pool, seed) if screen else ())
+            for seed in seeds
         ]
-        seconds[name] = time.perf_counter() - started
-        print(f"{name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)
+        seconds[label] = time.perf_counter() - started
+        plain_options[label] = options[name]
+        print(f"{label}: {seconds[label]:.1f} s", file=sys.stderr, flush=True)
+    names, options = [label for label, _, _ in runs], plain_options
 
     target = summary(results["random"], args.trials)[0]
     best = max(entry["mean_acc"] for entry in table.values())
-    print(f"NAS-Bench-Macro, {args.seeds} seeds: mean accuracy (%) of the pick after n trials, mean ± s.e.")
+    print(f"NAS-Bench-Macro, {args.seeds} seeds ({args.first_seed}–{args.first_seed + args.seeds - 1}): mean accuracy (%) of the pick after n trials, mean ± s.e.")
     print(f"(best in the table: {best:.2f}; random search after {args.trials} trials: {target:.2f})\n")
     header = ["strategy", *(f"n={n}" for n in checkpoints), f"trials to {target:.2f}", "seconds", "options"]
     print("| " + " | ".join(header) + " |")

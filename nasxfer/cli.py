@@ -223,6 +223,41 @@ def _print_data_and_backbones(cfg) -> None:
         _print_table(table)
 
 
+@app.command(cls=_Command)
+@_guard
+def screen(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    sample: Optional[int] = typer.Option(None, "--sample", help="Candidates to draw and score (default: search.screen.sample, else 100; with only backbone scores and a backbone dimension, every backbone)."),
+    scores: List[str] = typer.Option([], "--score", help="A score to rank by (repeatable: several are rank-averaged); default: search.screen.score, else logme with a backbone, naswot without."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also write the ranking as JSON to this file."),
+    overrides: List[str] = Overrides,
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Rank candidates of a config's search space without training any: zero-cost scores of
+    the untrained networks, or transferability scores of the backbones' frozen features.
+    Writes nothing unless --output."""
+    from nasxfer.config import load_config
+    from nasxfer.screening.listing import screen_listing, screen_table
+    from nasxfer.search.space import SearchSpace
+
+    cfg = load_config(config, overrides)
+    if output is not None and not output.parent.is_dir():
+        from nasxfer.errors import ConfigError
+
+        raise ConfigError(f"--output: folder '{output.parent}' does not exist (create it, or write elsewhere)")
+    listing = screen_listing(cfg, SearchSpace.from_config(cfg), sample, scores)
+    text = json.dumps(listing, indent=2, allow_nan=False)
+    if output is not None:
+        from nasxfer.storage.atomic import atomic_write_text
+
+        atomic_write_text(output, text + "\n")
+    if as_json:
+        typer.echo(text)
+        return
+    _print_table(screen_table(listing))
+
+
 class SchemaFormat(str, Enum):
     markdown = "markdown"
     json = "json"

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from nasxfer.cli import FINETUNE_DEFAULTS, app
 
-COMMANDS = ["validate", "search", "finetune", "report", "compare", "runs", "export", "predict"]
+COMMANDS = ["validate", "search", "screen", "finetune", "report", "compare", "runs", "export", "predict"]
 
 
 def _help(*args: str) -> str:

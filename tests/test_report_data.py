@@ -42,6 +42,7 @@ SCHEMA = {
     "importance": list,
     "curves": list,
     "final": (dict, type(None)),
+    "screen": (dict, type(None)),  # with search.screen (tests/test_screen_cli.py)
 }
 LEADERBOARD_ROW = {
     "rank", "trial", "state", "pareto_front", "metric", "val_accuracy", "val_f1", "params", "flops",

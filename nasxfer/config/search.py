@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nasxfer.config.base import Strict
 from nasxfer.config.messages import known_name
+from nasxfer.config.screen import ScreenConfig
 
 
 class Dimension(Strict):
@@ -214,6 +215,7 @@ class SearchConfig(Strict):
     scheduler: SchedulerConfig | None = Field(None, description="Multi-fidelity: train trials to rungs of min_epochs * eta^k epochs and promote only the best; null: every trial trains train.epochs.")
     pruner: PrunerConfig | None = Field(None, description="Stop a trial after an epoch at which it is worse than the median of the complete trials at that epoch; null: never prune.")
     warm_start: WarmStartConfig | None = Field(None, description="Train an earlier run's best candidates first; a run id alone is short for {run: <run-id>}.")
+    screen: ScreenConfig | None = Field(None, description="Training-free screening: score sample candidates untrained and train the keep best first; null: no screening.")
 
     @model_validator(mode="before")
     @classmethod

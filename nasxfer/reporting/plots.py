@@ -94,6 +94,17 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
                 _png(dimensions_figure(report)),
             )
         )
+    screen = report.get("screen")
+    if screen and screen["points"]:
+        plots.append(
+            Plot(
+                "screen",
+                f"Screening score against {metric}",
+                f"Each trained trial that search.screen scored before training: its score and its {metric}, "
+                "with Spearman's rank correlation over them (near 1: the screen ordered them as training did).",
+                _png(screen_figure(report)),
+            )
+        )
     if report["curves"]:
         plots.append(
             Plot(
@@ -186,6 +197,20 @@ def pareto_figure(report: dict[str, Any]) -> Figure:
     axes.set(xlabel=_objective_label(pareto["x"]), ylabel=_objective_label(pareto["y"]))
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
+    return figure
+
+
+def screen_figure(report: dict[str, Any]) -> Figure:
+    screen = report["screen"]
+    names = screen["scores"]
+    figure, axes = _figure(1, len(names), (4.5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        points = [p for p in screen["points"] if p["scores"].get(name) is not None and p["metric"] is not None]
+        ax.scatter([p["scores"][name] for p in points], [p["metric"] for p in points], s=16, color=TRIAL_COLOR, zorder=2)
+        rho = screen["spearman"].get(name)
+        ax.set_title(f"{name}: Spearman ρ = {rho:.2f}" if rho is not None else f"{name}: too few trials for ρ", fontsize="medium")
+        ax.set(xlabel=name, ylabel=report["objective"]["metric"])
+        ax.grid(alpha=0.3)
     return figure
 
 

@@ -17,6 +17,7 @@ from nasxfer.storage.provenance import device_text
 from nasxfer.search.pareto import pareto_rank
 from nasxfer.search.ranking import leaderboard
 from nasxfer.reporting.importance import parameter_importance
+from nasxfer.reporting.screening import screen_section
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.storage.run_status import run_status
 from nasxfer.storage.store import RunStore
@@ -129,6 +130,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             if objective.score(r) is not None and r.curve
         ],
         "final": None if final is None else {k: final[k] for k in FINAL_KEYS if k in final},
+        "screen": screen_section(events, history, objective),
     }
 
 

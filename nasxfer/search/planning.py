@@ -24,6 +24,7 @@ from nasxfer.schedulers.base import Promotion
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.search.space import Candidate, SearchSpace, seen_keys
 from nasxfer.search.trial import TrialRecord, TrialState
+from nasxfer.search.screened import journalled_screen
 from nasxfer.search.warm_start import journalled_warm_start
 from nasxfer.storage.store import RunStore
 from nasxfer.strategies import create_strategy
@@ -147,11 +148,13 @@ def _schedule_fields(plan: PlannedTrial) -> dict:
 
 def create_planner(config: Config, store: RunStore, space: SearchSpace) -> Planner:
     """The run's planner: the config's strategy and scheduler, and its warm-start candidates
-    (journalled on the run's first start). Call with the run's lock held."""
+    (journalled on the run's first start), then the candidates ``search.screen`` keeps.
+    Call with the run's lock held."""
     objective = objective_of(config)
+    first = journalled_warm_start(config, store, space, objective) + journalled_screen(config, store, space)
     return Planner(
         config, store, strategy_for(config, space), create_scheduler(config, objective),
-        journalled_warm_start(config, store, space, objective), seed_of=lambda number: trial_seed(config, number),
+        first, seed_of=lambda number: trial_seed(config, number),
     )
 
 

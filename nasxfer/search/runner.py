@@ -22,6 +22,7 @@ from nasxfer.schedulers.pruning import create_pruner
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.search.outcome import SearchOutcome, StopRequest
 from nasxfer.search.planning import create_planner, strategy_for
+from nasxfer.search.screened import check_screen
 from nasxfer.search.space import SearchSpace
 from nasxfer.search.data_notice import report_data
 from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
@@ -42,6 +43,7 @@ def check_search_setup(config: Config) -> SearchSpace:
     strategy_for(config, space)
     create_scheduler(config, objective)
     create_pruner(config, objective)
+    check_screen(config)
     from nasxfer.executors.choice import check_executor
 
     check_executor(config)  # executor: ray without Ray installed fails here, before a run folder exists
