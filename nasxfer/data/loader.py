@@ -51,12 +51,16 @@ class Preprocess:
 def augment_for(cfg, data: LoadedData) -> Augment:
     """The ``Augment`` that ``data.augment`` asks for.
 
-    ``auto`` crops with padding ``image_size // 8`` (at least 1) and flips only where
-    ``data.hflip_ok``; ``none``, ``flip``, ``crop`` and ``crop_flip`` are taken literally.
+    ``auto`` crops with padding ``image_size // 8`` (at least 1) and flips only where a flip
+    is known to keep the label: ``data.flip`` when the user says so, else ``data.hflip_ok``
+    (true only for the built-in natural-image datasets; image folders and CSV manifests may
+    hold digits, text or arrows). ``none``, ``flip``, ``crop`` and ``crop_flip`` are taken
+    literally.
     """
     padding = max(1, min(data.image_size) // 8)
     if cfg.augment == "auto":
-        return Augment(crop_padding=padding, hflip=data.hflip_ok)
+        flip = getattr(cfg, "flip", None)
+        return Augment(crop_padding=padding, hflip=data.hflip_ok if flip is None else flip)
     return Augment(crop_padding=padding if "crop" in cfg.augment else 0, hflip="flip" in cfg.augment)
 
 
