@@ -222,3 +222,17 @@ def test_scrambling_test_labels_leaves_every_search_decision_unchanged(write_con
     original, scrambled_run = search(root, "original"), search(scrambled, "scrambled")
     assert original[:3] == scrambled_run[:3]  # every trial, metric, rank and the pick
     assert original[3] != scrambled_run[3]  # the same test images, other labels
+
+
+def test_cv_transfer_trains_heads_on_cached_fold_features(write_config, runs_dir, tmp_path):
+    weights = tmp_path / "r20.th"
+    save_cifar_checkpoint(weights)
+    config = tiny_transfer(weights)
+    config["search"]["budget"] = {"trials": 2}
+    config["search"]["cv"] = 2
+    assert cli.invoke(app, ["search", str(write_config(config)), "-q"]).exit_code == 0
+    store = resolve_run(runs_dir, "latest")
+    first, second = store.history()
+    assert first.metrics["folds"] == 2 and first.metrics["feature_cache"] == 1.0
+    assert second.metrics["feature_cache_hits"] == 2  # the folds are the run's: the next trial reuses their features
+    assert json.loads((store.trial_dir(2) / "feature_cache.json").read_text())["splits"] == {"train": "hit", "val": "hit"}

@@ -77,6 +77,39 @@ class FoldTraining:
         )  # fmt: skip
         self.val_batches = BatchLoader(data.val, batch_size=max(256, config.train.batch_size), **loader)
         self.transfer = None
+        self.feature_batches = None
+        model = self.model
+        if config.model.kind == "transfer" and model.backbone_frozen and config.model.finetune.feature_cache == "auto":
+            self.feature_batches, self.transfer = self._cached_features()
+
+    def _cached_features(self):
+        """The fold's head-only fast path, set up once: feature batches of its train and val
+        (from the feature cache), so that each epoch trains the head alone on them. What
+        ``features.head_training.fit_head_on_features`` does per call, kept across epochs."""
+        from nasxfer.features.cache import FeatureCache, weights_digest
+        from nasxfer.features.head_training import split_features
+        from nasxfer.features.loader import FeatureLoader
+        from nasxfer.models.heads import select_pooled
+        from nasxfer.training.transfer import TransferReport
+
+        config, network = self.config, self.model
+        cache, weights = FeatureCache(), weights_digest(network.backbone)
+        report = TransferReport(augment=config.data.augment, cached_phases=[1])
+        vectors = {}
+        for split in ("train", "val"):
+            features, status, _ = split_features(
+                network, self.data, split, self.preprocess, config, self.device, cache, weights, self.channels_last
+            )
+            report.cache_status[split] = status
+            x = select_pooled(features.avg.float(), features.max.float(), network.pool.pooling)
+            vectors[split] = (x.to(self.device), features.labels.to(self.device))
+        settings = config.model.finetune
+        train = FeatureLoader(
+            *vectors["train"], batch_size=config.train.batch_size, shuffle=True, seed=self.seed,
+            noise=settings.feature_noise, mixup=settings.feature_mixup, num_classes=len(self.data.class_names),
+        )  # fmt: skip
+        val = FeatureLoader(*vectors["val"], batch_size=max(256, config.train.batch_size))
+        return (train, val), report
 
     def train_to(self, epoch: int, state: dict | None) -> tuple[dict, dict[str, float]]:
         """Continue from ``state`` (None: from the start) to the end of ``epoch``; returns the
@@ -91,7 +124,11 @@ class FoldTraining:
         if state is None:
             torch.manual_seed(self.seed)  # the fold's first epoch does not depend on the other folds
         control = dict(resume=state, on_checkpoint=keep, stop_at_epoch=epoch)
-        if self.config.model.kind == "transfer":
+        if self.feature_batches is not None:  # a frozen backbone: the head alone, on cached features
+            from nasxfer.training.fit import fit
+
+            result = fit(self.model.head, *self.feature_batches, self.config.train, len(self.data.class_names), **control)
+        elif self.config.model.kind == "transfer":
             from nasxfer.training.transfer import fit_transfer, search_phases
 
             result, self.transfer = fit_transfer(
