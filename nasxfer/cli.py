@@ -368,6 +368,8 @@ def finetune(
             f"{metrics['test_accuracy_std']:.4f}, macro-F1 {metrics['test_f1_mean']:.4f} ± {metrics['test_f1_std']:.4f}",
             highlight=False,
         )
+    if metrics.get("ensemble"):
+        console.print(f"final model: the ensemble of the {metrics['ensemble']} trainings (averaged logits), tested as one above", highlight=False)
     console.print(f"final model: {store.path / 'final' / 'model.pt'}")
 
 

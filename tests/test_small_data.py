@@ -236,3 +236,27 @@ def test_cv_transfer_trains_heads_on_cached_fold_features(write_config, runs_dir
     assert first.metrics["folds"] == 2 and first.metrics["feature_cache"] == 1.0
     assert second.metrics["feature_cache_hits"] == 2  # the folds are the run's: the next trial reuses their features
     assert json.loads((store.trial_dir(2) / "feature_cache.json").read_text())["splits"] == {"train": "hit", "val": "hit"}
+
+
+def test_finetune_ensemble_averages_the_seeds_logits_and_exports_one_model(write_config, tiny_dict, runs_dir):
+    import torch
+
+    import nasxfer
+
+    tiny_dict["finetune"].update(epochs=1, ensemble=True)
+    assert cli.invoke(app, ["search", str(write_config(tiny_dict)), "-q", "--set", "search.budget.trials=1"]).exit_code == 0
+    refused = cli.invoke(app, ["finetune", "latest"])
+    assert refused.exit_code == 2 and "finetune.ensemble" in refused.output and "--seeds" in refused.output
+    done = cli.invoke(app, ["finetune", "latest", "--seeds", "2"])
+    assert done.exit_code == 0 and "ensemble of the 2 trainings" in done.output, done.output
+    store = resolve_run(runs_dir, "latest")
+    metrics = json.loads((store.path / "final" / "metrics.json").read_text())
+    assert metrics["ensemble"] == 2 and len(metrics["seeds"]) == 2
+    model = nasxfer.load_model("latest")
+    assert len(model.network.members) == 2
+    x = torch.rand(4, 3, 8, 8)
+    with torch.no_grad():
+        mean = torch.stack([member((x - model.mean) / model.std) for member in model.network.members]).mean(0)
+        assert torch.allclose(model(x), mean, atol=1e-6)
+        scripted = torch.jit.load(str(store.path / "final" / "model.ts"))
+        assert torch.allclose(scripted(x), model(x), atol=1e-4)

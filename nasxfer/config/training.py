@@ -79,6 +79,7 @@ class FinetuneConfig(Strict):
     holdout: float = Field(0.1, ge=0, lt=0.5, description="Early stopping with train_on: train+val: fraction of train+val held out to keep the best epoch (both kinds of model); 0 trains on everything and keeps the last epoch.")
     patience: int | None = Field(None, ge=1, le=10_000, description="Early stopping: stop after this many epochs without improvement on the early-stopping set; null trains every epoch (still keeping the best).")
     seeds: int = Field(1, ge=1, le=100, description="Train this many times (seeds seed, seed+1, ...) and report the test mean and std; the first seed's model is kept.")
+    ensemble: bool = Field(False, description="With seeds above 1: keep all the trainings as one model that averages their logits (tested, saved and exported as one); false keeps the first seed's model.")
     compile: bool = Field(False, description="torch.compile the final model (never done per trial: compiling costs minutes).")
 
     @field_validator("unfreeze", mode="before")

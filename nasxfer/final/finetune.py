@@ -34,7 +34,9 @@ def finetune_run(
     ``trust_factory`` lets a ``run:`` backbone over a factory-built model call that factory.
 
     ``seeds`` (default ``finetune.seeds``) trainings with consecutive seeds report the test
-    metrics' mean and standard deviation; the first seed's model is the one kept. An earlier
+    metrics' mean and standard deviation; the first seed's model is the one kept, or with
+    ``finetune.ensemble`` all of them as one ``LogitEnsemble`` (its test metrics are the
+    averaged logits'). An earlier
     ``final/`` is kept as ``final-<n>/`` (``metrics["archived"]`` names it) unless
     ``overwrite``: a worse retraining never silently replaces a better model. ``overrides``
     are ``--set finetune.KEY=VALUE`` items: the final training's settings, and nothing else
@@ -78,6 +80,8 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     settings = config.finetune
     epochs = epochs or settings.epochs
     seeds = seeds or settings.seeds
+    if settings.ensemble and seeds < 2:
+        raise NasxferError("finetune.ensemble: an ensemble needs at least 2 trainings; pass --seeds K (K >= 2) or set finetune.seeds")
     device = resolve_device(config.train.device)
     started = time.perf_counter()
     data = load_dataset(config.data, seed=config.seed, device=device)
@@ -87,10 +91,12 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
         seed = config.seed + i
         relay = (lambda row, s=seed: on_epoch({**row, "seed": s})) if on_epoch and seeds > 1 else on_epoch
         runs.append(_train_and_test(config, data, device, seed, epochs, relay))
-    # The model kept is the first seed's: choosing among seeds by their test score would
-    # leak the test split into the choice.
+    # The model kept is the first seed's (or, with finetune.ensemble, all of them as one):
+    # choosing among seeds by their test score would leak the test split into the choice.
     kept = runs[0]
     model, preprocess, test = kept["model"], kept["preprocess"], kept["test"]
+    if settings.ensemble:
+        model, test = _ensemble(runs, config, data, device)
     confusion = test["confusion"]
     per_class = (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()
 
@@ -129,13 +135,14 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
         "test_f1_mean": statistics.fmean(f1s),
         "test_f1_std": statistics.stdev(f1s) if len(runs) > 1 else 0.0,
         "compiled": config.finetune.compile,
+        "ensemble": len(runs) if settings.ensemble else None,
         "seconds": time.perf_counter() - started,
     }
     metrics["phases"] = kept["phases"]
     metrics["training"] = phases_text(kept["phases"])
     metrics["archived"] = archived
     if kept["transfer"] is not None:
-        metrics.update(kept["transfer"].metrics(model), transfer=kept["transfer"].describe(), head_epochs=settings.head_epochs)
+        metrics.update(kept["transfer"].metrics(kept["model"]), transfer=kept["transfer"].describe(), head_epochs=settings.head_epochs)
     atomic_write_json(final_dir / "metrics.json", metrics)
     store.append(
         "finetuned", trial=record.number, test_accuracy=test["accuracy"], epochs=epochs, seeds=len(runs), sha256=model_sha256
@@ -241,6 +248,20 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
         "transfer": transfer,
         "phases": phases,
     }
+
+
+def _ensemble(runs, config, data, device):
+    """The K trainings as one ``LogitEnsemble`` and its test metrics (the averaged logits)."""
+    from nasxfer.data.loader import BatchLoader
+    from nasxfer.models.ensemble import LogitEnsemble
+    from nasxfer.training.fit import evaluate
+
+    ensemble = LogitEnsemble([run["model"] for run in runs]).eval()
+    kept = runs[0]
+    batch_size = max(256, config.finetune.batch_size or config.train.batch_size)
+    test_batches = BatchLoader(data.test, batch_size=batch_size, device=device, preprocess=kept["preprocess"],
+                               channels_last=False, num_workers=config.data.num_workers)  # fmt: skip
+    return ensemble, evaluate(ensemble, test_batches, len(data.class_names))
 
 
 def phases_text(phases: list[dict[str, Any]]) -> str:
