@@ -260,3 +260,38 @@ def test_finetune_ensemble_averages_the_seeds_logits_and_exports_one_model(write
         assert torch.allclose(model(x), mean, atol=1e-6)
         scripted = torch.jit.load(str(store.path / "final" / "model.ts"))
         assert torch.allclose(scripted(x), model(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("settings", [{"policy": "randaugment"}, {"policy": "trivialaugment"}, {"mixup": 0.4}, {"cutmix": 1.0, "mixup": 0.2}])
+def test_augmentation_recipes_train_through_the_cli(write_config, tiny_dict, runs_dir, settings):
+    tiny_dict["data"].update(settings)
+    tiny_dict["train"]["epochs"] = 1
+    done = cli.invoke(app, ["search", str(write_config(tiny_dict)), "-q", "--set", "search.budget.trials=1"])
+    assert done.exit_code == 0, done.output
+    assert resolve_run(runs_dir, "latest").history()[0].state.value == "complete"
+
+
+def test_policy_and_mixing_are_determined_by_the_seed():
+    import torch
+
+    from nasxfer.data.augment import Augment
+    from nasxfer.data.containers import Split
+    from nasxfer.data.loader import BatchLoader, Preprocess
+
+    split = Split(torch.randint(0, 255, (20, 3, 8, 8), dtype=torch.uint8), torch.arange(20) % 4)
+    augment = Augment(crop_padding=1, policy="randaugment", mixup=0.5, cutmix=1.0, num_classes=4)
+
+    def batches(seed):
+        loader = BatchLoader(split, batch_size=8, device="cpu", preprocess=Preprocess((0.5,), (0.25,)), augment=augment, shuffle=True, seed=seed)
+        return list(loader)
+
+    first, again, other = batches(3), batches(3), batches(4)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(first, other))
+    x, y = first[0]
+    assert y.shape == (8, 4) and torch.allclose(y.sum(1), torch.ones(8))  # class probabilities
+
+
+def test_bad_recipe_names_the_field(write_config):
+    done = cli.invoke(app, ["validate", str(write_config(json.loads(json.dumps(TINY)))), "--set", "data.policy=autoaugment"])
+    assert done.exit_code == 2 and "data.policy" in done.output and "randaugment" in done.output

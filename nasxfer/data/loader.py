@@ -18,7 +18,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from nasxfer.data.augment import Augment, augment_batch
+from nasxfer.data.augment import Augment, augment_batch, mix_batch
 from nasxfer.data.containers import LoadedData, Split, StreamSplit
 from nasxfer.data.images import collate_readable
 from nasxfer.data.resize import resize_float
@@ -55,13 +55,15 @@ def augment_for(cfg, data: LoadedData) -> Augment:
     is known to keep the label: ``data.flip`` when the user says so, else ``data.hflip_ok``
     (true only for the built-in natural-image datasets; image folders and CSV manifests may
     hold digits, text or arrows). ``none``, ``flip``, ``crop`` and ``crop_flip`` are taken
-    literally.
+    literally. ``data.policy``, ``data.mixup`` and ``data.cutmix`` come along either way.
     """
     padding = max(1, min(data.image_size) // 8)
+    extra = dict(policy=getattr(cfg, "policy", "none"), mixup=getattr(cfg, "mixup", 0.0),
+                 cutmix=getattr(cfg, "cutmix", 0.0), num_classes=data.num_classes)  # fmt: skip
     if cfg.augment == "auto":
         flip = getattr(cfg, "flip", None)
-        return Augment(crop_padding=padding, hflip=data.hflip_ok if flip is None else flip)
-    return Augment(crop_padding=padding if "crop" in cfg.augment else 0, hflip="flip" in cfg.augment)
+        return Augment(crop_padding=padding, hflip=data.hflip_ok if flip is None else flip, **extra)
+    return Augment(crop_padding=padding if "crop" in cfg.augment else 0, hflip="flip" in cfg.augment, **extra)
 
 
 class BatchLoader:
@@ -132,6 +134,9 @@ class BatchLoader:
                 continue
             if augment_gen is not None:
                 images = augment_batch(images, self.augment, augment_gen)
+            if augment_gen is not None and self.augment.mixes:
+                yield mix_batch(self._finish(images), labels, self.augment, augment_gen)
+                continue
             yield self._finish(images), labels
 
 
