@@ -58,8 +58,9 @@ def augment_for(cfg, data: LoadedData) -> Augment:
     literally. ``data.policy``, ``data.mixup`` and ``data.cutmix`` come along either way.
     """
     padding = max(1, min(data.image_size) // 8)
-    extra = dict(policy=getattr(cfg, "policy", "none"), mixup=getattr(cfg, "mixup", 0.0),
-                 cutmix=getattr(cfg, "cutmix", 0.0), num_classes=data.num_classes)  # fmt: skip
+    mixup, cutmix = getattr(cfg, "mixup", 0.0), getattr(cfg, "cutmix", 0.0)
+    extra = dict(policy=getattr(cfg, "policy", "none"), mixup=mixup, cutmix=cutmix,
+                 num_classes=data.num_classes if mixup > 0 or cutmix > 0 else 0)  # fmt: skip
     if cfg.augment == "auto":
         flip = getattr(cfg, "flip", None)
         return Augment(crop_padding=padding, hflip=data.hflip_ok if flip is None else flip, **extra)
