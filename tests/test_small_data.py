@@ -295,3 +295,16 @@ def test_policy_and_mixing_are_determined_by_the_seed():
 def test_bad_recipe_names_the_field(write_config):
     done = cli.invoke(app, ["validate", str(write_config(json.loads(json.dumps(TINY)))), "--set", "data.policy=autoaugment"])
     assert done.exit_code == 2 and "data.policy" in done.output and "randaugment" in done.output
+
+
+def test_schedulers_and_the_pruner_work_on_the_fold_mean_curve(write_config, runs_dir):
+    config = cv_config(folds=2, trials=3, epochs=2)
+    config["search"]["scheduler"] = {"name": "successive_halving", "min_epochs": 1, "eta": 3}
+    done = cli.invoke(app, ["search", str(write_config(config)), "-q"])
+    assert done.exit_code == 0, done.output
+    history = resolve_run(runs_dir, "latest").history()
+    promoted = [r for r in history if r.state.value == "complete"]
+    assert len(promoted) == 1 and [row["epoch"] for row in promoted[0].curve] == [1, 2]  # went on from its rung's folds
+    assert all(row["folds"] == 2 for r in history for row in r.curve)
+    best_at_rung = max(history, key=lambda r: r.curve[0]["val_accuracy"])  # the fold mean decided the promotion
+    assert promoted[0].number == best_at_rung.number
