@@ -381,6 +381,7 @@ class PickRule(str, Enum):
     best = "best"
     fastest = "fastest"
     smallest = "smallest"
+    simplest_within_noise = "simplest-within-noise"
 
 
 @app.command(cls=_Command)
@@ -389,7 +390,7 @@ def finetune(
     run_id: str = typer.Argument(..., help="Run id (or 'latest')."),
     trial: Optional[int] = typer.Option(None, "--trial", show_default="the best by --pick", help="Trial number."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, show_default=f"finetune.epochs, {FINETUNE_DEFAULTS['epochs']}", help="Training epochs of the final model."),
-    pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front."),
+    pick: PickRule = typer.Option(PickRule.best, "--pick", help="best, fastest (lowest latency) or smallest (fewest params) on the Pareto front; simplest-within-noise: the fewest params within one standard error of the best (needs search.cv)."),
     within: Optional[float] = typer.Option(None, "--within", min=0, help="With --pick: only trials within this much of the best primary metric (0.01 = one accuracy point)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier final model instead of keeping it as final-<n>/."),
     overrides: List[str] = typer.Option(
@@ -399,7 +400,7 @@ def finetune(
     runs_dir: Optional[Path] = RunsDir,
     trust_factory: bool = TrustFactory,
 ) -> None:
-    """Train the best (or a chosen) trial on train+val and test it: runs/<run-id>/final/."""
+    """Train the best (or a chosen) trial on finetune.train_on (train+val by default) and test it: runs/<run-id>/final/."""
     from nasxfer.final.finetune import finetune_run
     from nasxfer.storage.store import resolve_run
 
@@ -428,6 +429,8 @@ def finetune(
             f"{metrics['test_accuracy_std']:.4f}, macro-F1 {metrics['test_f1_mean']:.4f} ± {metrics['test_f1_std']:.4f}",
             highlight=False,
         )
+    if metrics.get("ensemble"):
+        console.print(f"final model: the ensemble of the {metrics['ensemble']} trainings (averaged logits), tested as one above", highlight=False)
     console.print(f"final model: {store.path / 'final' / 'model.pt'}")
 
 

@@ -198,7 +198,7 @@ def test_imagefolder_without_split_folders_is_carved(tmp_path):
     write_images(tmp_path / "flat", per_class=10)
     data = load_dataset(DataConfig(dataset="imagefolder", root=str(tmp_path / "flat")), seed=0)
     assert data.class_names == ["cat", "dog", "fox"]
-    assert (data.channels, data.image_size, data.hflip_ok) == (3, (10, 12), True)
+    assert (data.channels, data.image_size, data.hflip_ok) == (3, (10, 12), False)  # flips only with data.flip: true
     assert (len(data.train), len(data.val), len(data.test)) == (18, 6, 6)
     assert isinstance(data.train, Split) and data.skipped == 0
 

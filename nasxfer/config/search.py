@@ -200,6 +200,28 @@ class WarmStartConfig(Strict):
         return {"run": data} if isinstance(data, str) else data
 
 
+class CrossValidation(Strict):
+    """Cross-validated trials: each trial trains and scores on ``folds`` stratified folds of
+    train+val (``repeats`` times, reshuffled), fixed per run by the run seed so that every
+    trial sees the same folds. Its metric is the fold mean; the standard error goes beside it.
+
+    ``search.cv: 5`` is short for ``{folds: 5}``.
+    """
+
+    folds: int = Field(5, ge=2, le=50, description="How many stratified folds of train+val each trial trains and scores on; its metric is their mean.")
+    repeats: int = Field(1, ge=1, le=20, description="Repeat the folds this many times, each with another shuffle (repeated K-fold): folds x repeats trainings per trial.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _folds_alone(cls, data: Any) -> Any:
+        return {"folds": data} if isinstance(data, int) and not isinstance(data, bool) else data
+
+    @property
+    def trainings(self) -> int:
+        """Trainings per trial: folds x repeats."""
+        return self.folds * self.repeats
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = Field(StrategyConfig(), description="How candidates are proposed: the strategy's name and its options.")
     evaluator: EvaluatorConfig = Field(EvaluatorConfig(), description="How trials are evaluated: trained for real, or looked up in a results table.")
@@ -216,6 +238,13 @@ class SearchConfig(Strict):
     pruner: PrunerConfig | None = Field(None, description="Stop a trial after an epoch at which it is worse than the median of the complete trials at that epoch; null: never prune.")
     warm_start: WarmStartConfig | None = Field(None, description="Train an earlier run's best candidates first; a run id alone is short for {run: <run-id>}.")
     screen: ScreenConfig | None = Field(None, description="Training-free screening: score sample candidates untrained and train the keep best first; null: no screening.")
+    cv: CrossValidation | None = Field(None, description="Cross-validated trials: each trial trains on folds of train+val and reports the fold mean and its standard error; an integer is short for {folds: N}. null: one train/val split.")
+
+    @model_validator(mode="after")
+    def _cv_needs_training(self) -> SearchConfig:
+        if self.cv is not None and self.evaluator.table is not None:
+            raise ValueError("cv: a table lookup trains nothing, so it has no folds; remove search.cv or search.evaluator.table")
+        return self
 
     @model_validator(mode="before")
     @classmethod

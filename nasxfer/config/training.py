@@ -64,7 +64,13 @@ class TrainConfig(Strict):
 
 
 class FinetuneConfig(Strict):
-    """How ``nasxfer finetune`` retrains the winner on train+val; unset fields follow ``train``."""
+    """How ``nasxfer finetune`` retrains the winner; unset fields follow ``train``.
+
+    Early stopping is one rule for both kinds of model (from scratch and transfer): the
+    epoch that scores best on an early-stopping set is kept. With ``train_on: train`` that
+    set is the validation split the search scored on; with ``train+val`` it is ``holdout``
+    of train+val, carved stratified (0: no set, the last epoch is kept).
+    """
 
     epochs: int = Field(30, ge=1, le=10_000, description="Epochs of the final training (the second phase, for LP-FT).")
     lr: float | None = Field(None, gt=0, le=10, description="Learning rate; null: train.lr.")
@@ -79,9 +85,11 @@ class FinetuneConfig(Strict):
     # Early stopping: hold this fraction of train+val out, keep the epoch that scores best
     # on it (0 trains on everything and keeps the last epoch); stop after `patience`
     # epochs without improvement (None: train every epoch, still keep the best).
-    holdout: float = Field(0.1, ge=0, lt=0.5, description="Early stopping: fraction of train+val held out to keep the best epoch; 0 trains on everything and keeps the last epoch.")
-    patience: int | None = Field(None, ge=1, le=10_000, description="Early stopping: stop after this many epochs without improvement on the holdout; null trains every epoch (still keeping the best).")
+    train_on: Literal["train", "train+val"] = Field("train+val", description="What the final model learns from: train+val (every label; early stopping on finetune.holdout of it) or train (early stopping on the validation split the search used).")
+    holdout: float = Field(0.1, ge=0, lt=0.5, description="Early stopping with train_on: train+val: fraction of train+val held out to keep the best epoch (both kinds of model); 0 trains on everything and keeps the last epoch.")
+    patience: int | None = Field(None, ge=1, le=10_000, description="Early stopping: stop after this many epochs without improvement on the early-stopping set; null trains every epoch (still keeping the best).")
     seeds: int = Field(1, ge=1, le=100, description="Train this many times (seeds seed, seed+1, ...) and report the test mean and std; the first seed's model is kept.")
+    ensemble: bool = Field(False, description="With seeds above 1: keep all the trainings as one model that averages their logits (tested, saved and exported as one); false keeps the first seed's model.")
     compile: bool = Field(False, description="torch.compile the final model (never done per trial: compiling costs minutes).")
 
     @field_validator("unfreeze", mode="before")

@@ -49,7 +49,7 @@ def load_imagefolder(cfg, seed: int) -> Source:
     return Source(
         name="imagefolder",
         class_names=class_names,
-        hflip_ok=True,  # photographs keep their class in a mirror; set data.augment otherwise
+        hflip_ok=False,  # a folder may hold digits, text or arrows: flipping is data.flip: true's call
         train=train,
         val=splits.get("val"),
         test=splits.get("test"),

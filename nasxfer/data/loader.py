@@ -18,7 +18,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from nasxfer.data.augment import Augment, augment_batch
+from nasxfer.data.augment import Augment, augment_batch, mix_batch
 from nasxfer.data.containers import LoadedData, Split, StreamSplit
 from nasxfer.data.images import collate_readable
 from nasxfer.data.resize import resize_float
@@ -51,13 +51,20 @@ class Preprocess:
 def augment_for(cfg, data: LoadedData) -> Augment:
     """The ``Augment`` that ``data.augment`` asks for.
 
-    ``auto`` crops with padding ``image_size // 8`` (at least 1) and flips only where
-    ``data.hflip_ok``; ``none``, ``flip``, ``crop`` and ``crop_flip`` are taken literally.
+    ``auto`` crops with padding ``image_size // 8`` (at least 1) and flips only where a flip
+    is known to keep the label: ``data.flip`` when the user says so, else ``data.hflip_ok``
+    (true only for the built-in natural-image datasets; image folders and CSV manifests may
+    hold digits, text or arrows). ``none``, ``flip``, ``crop`` and ``crop_flip`` are taken
+    literally. ``data.policy``, ``data.mixup`` and ``data.cutmix`` come along either way.
     """
     padding = max(1, min(data.image_size) // 8)
+    mixup, cutmix = getattr(cfg, "mixup", 0.0), getattr(cfg, "cutmix", 0.0)
+    extra = dict(policy=getattr(cfg, "policy", "none"), mixup=mixup, cutmix=cutmix,
+                 num_classes=data.num_classes if mixup > 0 or cutmix > 0 else 0)  # fmt: skip
     if cfg.augment == "auto":
-        return Augment(crop_padding=padding, hflip=data.hflip_ok)
-    return Augment(crop_padding=padding if "crop" in cfg.augment else 0, hflip="flip" in cfg.augment)
+        flip = getattr(cfg, "flip", None)
+        return Augment(crop_padding=padding, hflip=data.hflip_ok if flip is None else flip, **extra)
+    return Augment(crop_padding=padding if "crop" in cfg.augment else 0, hflip="flip" in cfg.augment, **extra)
 
 
 class BatchLoader:
@@ -128,6 +135,9 @@ class BatchLoader:
                 continue
             if augment_gen is not None:
                 images = augment_batch(images, self.augment, augment_gen)
+            if augment_gen is not None and self.augment.mixes:
+                yield mix_batch(self._finish(images), labels, self.augment, augment_gen)
+                continue
             yield self._finish(images), labels
 
 

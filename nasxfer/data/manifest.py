@@ -37,7 +37,7 @@ def load_manifest(cfg, seed: int) -> Source:
         )
     index = {name: i for i, name in enumerate(class_names)}
     files = FileList(np.array(paths, dtype=object), np.array([index[label] for _, label in rows], dtype=np.int64))
-    return Source(name="csv", class_names=class_names, hflip_ok=True, train=files)
+    return Source(name="csv", class_names=class_names, hflip_ok=False, train=files)  # flips only with data.flip: true
 
 
 def _manifest_file(root: str | None) -> Path:

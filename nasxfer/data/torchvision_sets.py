@@ -37,6 +37,8 @@ _SPECS = {
 }
 
 TORCHVISION_NAMES: tuple[str, ...] = tuple(_SPECS)
+#: The built-in datasets whose labels survive a horizontal flip: what `data.augment: auto` flips.
+FLIP_SAFE: tuple[str, ...] = tuple(name for name, spec in _SPECS.items() if spec.hflip_ok)
 
 
 def load_torchvision(name: str, cfg, seed: int) -> Source:

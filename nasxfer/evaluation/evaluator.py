@@ -30,6 +30,7 @@ class TrainingEvaluator:
     def __init__(self) -> None:
         self._datasets: dict[tuple[str, int, str], Any] = {}
         self._summary = None
+        self._folds: dict[tuple[str, int, str, str], list] = {}
 
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
@@ -59,6 +60,17 @@ class TrainingEvaluator:
             self._datasets[key] = load_dataset(config.data, seed=config.seed, device=device)
         return self._datasets[key]
 
+    def folds_for(self, config: Config, device) -> list:
+        """The run's ``search.cv`` folds of train+val (``data.folds.cv_folds``), made once per
+        (data settings, seed, device, cv): every trial of the run sees the same folds."""
+        from nasxfer.data.folds import cv_folds
+
+        cv = config.search.cv
+        key = (config.data.model_dump_json(), config.seed, str(device), cv.model_dump_json())
+        if key not in self._folds:
+            self._folds[key] = cv_folds(self.data_for(config, device), cv.folds, cv.repeats, config.seed)
+        return self._folds[key]
+
     def evaluate(
         self,
         config: Config,
@@ -79,7 +91,17 @@ class TrainingEvaluator:
         ``stop_at_epoch`` (a scheduler's rung) and ``should_prune`` (a pruner) end training
         early and normally, as ``fit`` describes; the outcome is then the trial's at the epoch
         reached, and its last checkpoint stays, for a promotion to continue from. Checkpoints
-        are cleared once the trial has trained all of ``train.epochs``."""
+        are cleared once the trial has trained all of ``train.epochs``.
+
+        With ``search.cv`` every fold trains (``evaluation.cross_validation``): the same
+        arguments, the fold means as the outcome."""
+        if config.search.cv is not None:
+            from nasxfer.evaluation.cross_validation import evaluate_folds
+
+            return evaluate_folds(
+                self, config, seed=seed, trial_dir=trial_dir, values=values, on_epoch=on_epoch, checkpoints=checkpoints,
+                should_stop=should_stop, stop_at_epoch=stop_at_epoch, should_prune=should_prune,
+            )  # fmt: skip
         from nasxfer.storage.model_files import model_payload, save_model
         from nasxfer.evaluation.costs import peak_memory_mb, reset_peak_memory
         from nasxfer.data.loader import BatchLoader, augment_for

@@ -1,6 +1,8 @@
 """Retrain a search's winner into the final model and test it honestly, once.
 
-The chosen trial's config is trained on train+val with the ``finetune`` settings and then
+The chosen trial's config is trained on the data ``finetune.train_on`` names (train+val by
+default) with the ``finetune`` settings, keeping the epoch that does best on an
+early-stopping set (``final_splits``: one rule for scratch and transfer models), and then
 evaluated on the test split, which no trial has seen.
 """
 
@@ -27,12 +29,14 @@ def finetune_run(
     overrides: Sequence[str] = (),
     trust_factory: bool = False,
 ) -> dict[str, Any]:
-    """Train the chosen trial on train+val, test it, write ``final/``; returns the metrics.
+    """Train the chosen trial (on ``finetune.train_on``), test it, write ``final/``; returns the metrics.
 
     ``trust_factory`` lets a ``run:`` backbone over a factory-built model call that factory.
 
     ``seeds`` (default ``finetune.seeds``) trainings with consecutive seeds report the test
-    metrics' mean and standard deviation; the first seed's model is the one kept. An earlier
+    metrics' mean and standard deviation; the first seed's model is the one kept, or with
+    ``finetune.ensemble`` all of them as one ``LogitEnsemble`` (its test metrics are the
+    averaged logits'). An earlier
     ``final/`` is kept as ``final-<n>/`` (``metrics["archived"]`` names it) unless
     ``overwrite``: a worse retraining never silently replaces a better model. ``overrides``
     are ``--set finetune.KEY=VALUE`` items: the final training's settings, and nothing else
@@ -76,6 +80,8 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     settings = config.finetune
     epochs = epochs or settings.epochs
     seeds = seeds or settings.seeds
+    if settings.ensemble and seeds < 2:
+        raise NasxferError("finetune.ensemble: an ensemble needs at least 2 trainings; pass --seeds K (K >= 2) or set finetune.seeds")
     device = resolve_device(config.train.device)
     started = time.perf_counter()
     data = load_dataset(config.data, seed=config.seed, device=device)
@@ -85,10 +91,12 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
         seed = config.seed + i
         relay = (lambda row, s=seed: on_epoch({**row, "seed": s})) if on_epoch and seeds > 1 else on_epoch
         runs.append(_train_and_test(config, data, device, seed, epochs, relay))
-    # The model kept is the first seed's: choosing among seeds by their test score would
-    # leak the test split into the choice.
+    # The model kept is the first seed's (or, with finetune.ensemble, all of them as one):
+    # choosing among seeds by their test score would leak the test split into the choice.
     kept = runs[0]
     model, preprocess, test = kept["model"], kept["preprocess"], kept["test"]
+    if settings.ensemble:
+        model, test = _ensemble(runs, config, data, device)
     confusion = test["confusion"]
     per_class = (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()
 
@@ -104,6 +112,8 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
         "values": record.values,
         "epochs": epochs,
         "best_epoch": kept["best_epoch"],
+        "train_on": settings.train_on,
+        "early_stopping": kept["early_stopping"],
         "holdout_images": kept["holdout_images"],
         "test_accuracy": test["accuracy"],
         "test_f1": test["f1"],
@@ -125,13 +135,14 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
         "test_f1_mean": statistics.fmean(f1s),
         "test_f1_std": statistics.stdev(f1s) if len(runs) > 1 else 0.0,
         "compiled": config.finetune.compile,
+        "ensemble": len(runs) if settings.ensemble else None,
         "seconds": time.perf_counter() - started,
     }
     metrics["phases"] = kept["phases"]
     metrics["training"] = phases_text(kept["phases"])
     metrics["archived"] = archived
     if kept["transfer"] is not None:
-        metrics.update(kept["transfer"].metrics(model), transfer=kept["transfer"].describe(), head_epochs=settings.head_epochs)
+        metrics.update(kept["transfer"].metrics(kept["model"]), transfer=kept["transfer"].describe(), head_epochs=settings.head_epochs)
     atomic_write_json(final_dir / "metrics.json", metrics)
     store.append(
         "finetuned", trial=record.number, test_accuracy=test["accuracy"], epochs=epochs, seeds=len(runs), sha256=model_sha256
@@ -139,11 +150,34 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     return metrics
 
 
-def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> dict[str, Any]:
-    """One final training (with early stopping on a held-out slice) and its test metrics."""
-    from nasxfer.data.loader import BatchLoader, augment_for
-    from nasxfer.data.registry import Split, merge
+def final_splits(config, data, seed: int):
+    """``(train split, early-stopping split or None, how)``: the data the final model learns
+    from and the set that picks its best epoch, by ``finetune.train_on``.
+
+    ``train``: the training split, early stopping on the validation split the search scored
+    on. ``train+val``: both, with ``finetune.holdout`` of them carved out (stratified, with
+    ``seed``) for early stopping; holdout 0 leaves none. The same rule for both kinds of model.
+    """
+    from nasxfer.data.folds import subset_of
+    from nasxfer.data.registry import merge
     from nasxfer.data.splits import stratified_split
+
+    settings = config.finetune
+    if settings.train_on == "train":
+        return data.train, data.val, "val"
+    pool = merge(data.train, data.val)
+    if settings.holdout <= 0:
+        return pool, None, "none"
+    keep, held = stratified_split(pool.labels.numpy(), [1 - settings.holdout, settings.holdout], seed)
+    return subset_of(pool, keep), subset_of(pool, held), "holdout"
+
+
+def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> dict[str, Any]:
+    """One final training (keeping the best epoch on the early-stopping set) and its test metrics."""
+    import hashlib
+    from dataclasses import replace
+
+    from nasxfer.data.loader import BatchLoader, augment_for
     from nasxfer.errors import TrainingInterrupted
     from nasxfer.models.build import model_for_training
     from nasxfer.training.fit import evaluate, fit
@@ -156,48 +190,52 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
     batch_size = settings.batch_size or config.train.batch_size
     loader = dict(device=device, preprocess=preprocess, channels_last=channels_last, num_workers=threads.loader_workers)
 
-    train_split, holdout = merge(data.train, data.val), None
-    transfer_model = config.model.kind == "transfer"
-    if settings.holdout > 0 and isinstance(train_split, Split) and not transfer_model:
-        keep, held = stratified_split(train_split.labels.numpy(), [1 - settings.holdout, settings.holdout], seed)
-        train_split, holdout = train_split.subset(keep), train_split.subset(held)
+    train_split, stop_split, stopping = final_splits(config, data, seed)
     train_batches = BatchLoader(
         train_split, batch_size=batch_size, augment=augment_for(config.data, data), shuffle=True, seed=seed, **loader
     )
+    stop_batches = BatchLoader(stop_split, batch_size=max(256, batch_size), **loader) if stop_split is not None else None
     warmup_epochs = settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1)
-    trained = _compiled(model) if settings.compile else model
     transfer, best = None, _BestEpoch(settings.patience)
+
+    def each_epoch(row):
+        if stop_split is not None:
+            best.observe(row, model)
+        if on_epoch is not None:
+            on_epoch(row)
+
     phases = [{"unfreeze": "all", "epochs": epochs}]  # a from-scratch network trains whole
-    if transfer_model:
-        from nasxfer.training.transfer import finetune_phases, fit_transfer
+    fit_result = None
+    try:
+        if config.model.kind == "transfer":
+            from nasxfer.training.transfer import finetune_phases, fit_transfer
 
-        planned = finetune_phases(config, epochs, settings.lr, warmup_epochs)
-        phases = [{"unfreeze": phase.unfreeze, "epochs": phase.epochs} for phase in planned]
-        fit_result, transfer = fit_transfer(
-            model, config, data, preprocess, device,
-            phases=planned,
-            train_batches=train_batches, val_batches=None, train_splits=("train", "val"), val_split=None,
-            seed=seed, channels_last=channels_last, on_epoch=on_epoch,
-        )  # fmt: skip
-    else:
-        holdout_batches = BatchLoader(holdout, batch_size=max(256, batch_size), **loader) if holdout is not None else None
-
-        def each_epoch(row):
-            if holdout is not None:
-                best.observe(row, model)
-            if on_epoch is not None:
-                on_epoch(row)
-
-        try:
+            planned = finetune_phases(config, epochs, settings.lr, warmup_epochs)
+            phases = [{"unfreeze": phase.unfreeze, "epochs": phase.epochs} for phase in planned]
+            if stopping == "none":  # train and val as they are: the search's cached features serve
+                phase_data, splits = data, dict(train_splits=("train", "val"), val_split=None)
+            elif stopping == "val":
+                phase_data, splits = data, dict(train_splits=("train",), val_split="val")
+            else:  # a carved holdout: its own fingerprint, so cached features never mix splits
+                tag = hashlib.sha256(f"{data.fingerprint}/final/{settings.holdout}/{seed}".encode()).hexdigest()
+                phase_data = replace(data, train=train_split, val=stop_split, fingerprint=tag)
+                splits = dict(train_splits=("train",), val_split="val")
+            fit_result, transfer = fit_transfer(
+                model, config, phase_data, preprocess, device, phases=planned,
+                train_batches=train_batches, val_batches=stop_batches, **splits,
+                seed=seed, channels_last=channels_last, on_epoch=each_epoch, should_stop=best.should_stop,
+            )  # fmt: skip
+        else:
+            trained = _compiled(model) if settings.compile else model
             fit_result = fit(
-                trained, train_batches, holdout_batches, config.train, len(data.class_names),
+                trained, train_batches, stop_batches, config.train, len(data.class_names),
                 epochs=epochs, lr=settings.lr, warmup_epochs=warmup_epochs, on_epoch=each_epoch,
                 should_stop=best.should_stop,
             )  # fmt: skip
-        except TrainingInterrupted:  # early stopping: patience ran out
-            fit_result = None
-        if best.state is not None:
-            model.load_state_dict(best.state)  # the best epoch on the held-out slice, not the last
+    except TrainingInterrupted:  # early stopping: patience ran out
+        fit_result = None
+    if best.state is not None:
+        model.load_state_dict(best.state)  # the best epoch on the early-stopping set, not the last
     test_batches = BatchLoader(data.test, batch_size=max(256, batch_size), **loader)
     return {
         "seed": seed,
@@ -206,11 +244,26 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
         "test": evaluate(model, test_batches, len(data.class_names)),
         "curve": fit_result.curve if fit_result is not None else best.curve,
         "best_epoch": best.epoch,
-        "holdout_images": len(holdout) if holdout is not None else 0,
+        "early_stopping": stopping,
+        "holdout_images": len(stop_split) if stop_split is not None else 0,
         "train_images": len(train_split),
         "transfer": transfer,
         "phases": phases,
     }
+
+
+def _ensemble(runs, config, data, device):
+    """The K trainings as one ``LogitEnsemble`` and its test metrics (the averaged logits)."""
+    from nasxfer.data.loader import BatchLoader
+    from nasxfer.models.ensemble import LogitEnsemble
+    from nasxfer.training.fit import evaluate
+
+    ensemble = LogitEnsemble([run["model"] for run in runs]).eval()
+    kept = runs[0]
+    batch_size = max(256, config.finetune.batch_size or config.train.batch_size)
+    test_batches = BatchLoader(data.test, batch_size=batch_size, device=device, preprocess=kept["preprocess"],
+                               channels_last=False, num_workers=config.data.num_workers)  # fmt: skip
+    return ensemble, evaluate(ensemble, test_batches, len(data.class_names))
 
 
 def phases_text(phases: list[dict[str, Any]]) -> str:

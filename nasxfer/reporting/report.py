@@ -47,6 +47,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
     ranks = {record.number: rank for rank, record in board}
     fronts = pareto_rank(history, objectives) if len(objectives) > 1 else {}
     best = objective.best(history)
+    tied = objective.tied_with_best(history)  # search.cv: within one s.e. of the best
     # The trade-off plot: the two objectives when there are two, else accuracy against size.
     pareto_y, pareto_x = (objectives[0], objectives[1]) if len(objectives) == 2 else (
         ObjectiveSpec("val_accuracy", "max"), ObjectiveSpec("params", "min"))
@@ -70,6 +71,8 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "epochs": r.epochs_reached,
             "backbone": backbone_of(config, r.values),
             "metric": r.metrics.get(objective.metric),
+            "metric_se": objective.standard_error(r),
+            "tied_with_best": r.number in tied,
             "val_accuracy": r.metrics.get("val_accuracy"),
             "val_f1": r.metrics.get("val_f1"),
             "params": r.metrics.get("params"),
@@ -192,6 +195,9 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
         "",
         "## Leaderboard",
         "",
+        *(["Metric ± standard error over the folds of `search.cv`; ≈ marks the trials within one "
+           "standard error of the best (statistically tied with it).", ""]
+          if any(row.get("metric_se") is not None for row in report["leaderboard"]) else []),
         f"| rank | trial | {metric} | params | img/s | s/epoch | seconds | values |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -277,9 +283,15 @@ def trials_text(trials: dict[str, int]) -> str:
 
 
 def metric_text(row: dict[str, Any]) -> str:
-    """A leaderboard row's metric; a paused or pruned trial's says at which epoch it was measured."""
+    """A leaderboard row's metric; a paused or pruned trial's says at which epoch it was measured.
+
+    With ``search.cv``: ``0.9120 ± 0.0110``, and ``≈`` marks a trial statistically tied with
+    the best (within one standard error of it)."""
     if row["state"] == "complete":
-        return value_text(row["metric"])
+        text = value_text(row["metric"])
+        if row.get("metric_se") is not None:
+            text += f" ± {row['metric_se']:.4f}"
+        return text + (" ≈" if row.get("tied_with_best") else "")
     if row["state"] in ("paused", "pruned") and row["metric"] is not None:
         return f"{value_text(row['metric'])} ({row['state']} @{row['epochs']})"
     return row["state"]

@@ -5,11 +5,15 @@ lowest latency / parameter count among the candidates, where the candidates are 
 Pareto front (multi-objective searches) or every complete trial, narrowed with
 ``within`` to those whose primary metric is within that much of the best (for
 example ``--pick fastest --within 0.01``: the fastest trial at most one accuracy point
-below the best).
+below the best). ``simplest-within-noise``: the 1-s.e. rule (Breiman et al., 1984): the
+trial with the fewest parameters among the complete trials within one standard error of
+the best, the best's own ``search.cv`` standard error; a run without ``search.cv`` has no
+standard errors and is refused.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Sequence
 
 from nasxfer.errors import NasxferError
@@ -19,7 +23,11 @@ from nasxfer.search.trial import ObjectiveSpec, TrialRecord, TrialState
 if TYPE_CHECKING:
     from nasxfer.storage.store import RunStore
 
-PICKS = {"best": None, "fastest": "latency_ms", "smallest": "params"}
+PICKS = {"best": None, "fastest": "latency_ms", "smallest": "params", "simplest-within-noise": "params"}
+
+#: The 1-s.e. rule: among the trials whose metric is within one standard error of the best
+#: (``search.cv``'s fold spread), the one with the fewest parameters.
+WITHIN_NOISE = "simplest-within-noise"
 
 
 def pick_trial(
@@ -31,6 +39,17 @@ def pick_trial(
     best = primary.best(history)
     if best is None or (rule == "best" and within is None):
         return best
+    if rule == WITHIN_NOISE:
+        if within is not None:
+            raise NasxferError(f"--within: --pick {WITHIN_NOISE} sets its own margin (one standard error of the best); leave --within out")
+        if primary.standard_error(best) is None:
+            raise NasxferError(
+                f"--pick {WITHIN_NOISE}: the trials have no standard error of {primary.metric}; "
+                "search with search.cv: {folds: 5}, or use --pick smallest --within D"
+            )
+        tied = primary.tied_with_best(history)
+        pool = [r for r in history if r.number in tied and r.metrics.get("params") is not None] or [best]
+        return min(pool, key=lambda r: (r.metrics.get("params", math.inf), -primary.score(r), r.number))
     pool = front(history, objectives) if len(objectives) > 1 else [r for r in history if primary.score(r) is not None]
     if within is not None:
         # Compare in score space (larger is better whatever the mode) so that "within" works for min metrics too.

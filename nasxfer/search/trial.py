@@ -129,6 +129,24 @@ class ObjectiveSpec:
             return None
         return self.oriented(record.metrics.get(self.metric))
 
+    def standard_error(self, record: TrialRecord) -> float | None:
+        """The standard error of the metric (``<metric>_se``: ``search.cv``'s fold spread), or
+        None where the trial has none (a single split, a static metric)."""
+        value = record.metrics.get(f"{self.metric}_se")
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+    def tied_with_best(self, history: Sequence[TrialRecord]) -> set[int]:
+        """Numbers of the complete trials statistically tied with the best: their score is
+        within one standard error of the best's (the 1-s.e. rule). Empty without an s.e."""
+        best = self.best(history)
+        if best is None or best.state is not TrialState.COMPLETE:
+            return set()
+        se = self.standard_error(best)
+        if se is None:
+            return set()
+        floor = self.score(best) - se
+        return {r.number for r in history if r.state is TrialState.COMPLETE and (self.score(r) or -math.inf) >= floor - 1e-12}
+
     def rank_key(self, record: TrialRecord) -> tuple:
         """Larger is better: complete first, then more epochs reached, then the score, then the earlier trial."""
         complete = record.state is TrialState.COMPLETE

@@ -23,7 +23,9 @@ FORMAT_VERSION = 1
 
 
 def model_payload(model: nn.Module, config: Config, values: dict[str, Any], data, preprocess) -> dict[str, Any]:
-    return {
+    """What a model file holds. A ``LogitEnsemble`` (``finetune.ensemble``) adds
+    ``ensemble``: how many networks its state dict holds (``members.<i>.…``)."""
+    payload = {
         "format": FORMAT_VERSION,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "config": config.model_dump(mode="json"),
@@ -35,6 +37,11 @@ def model_payload(model: nn.Module, config: Config, values: dict[str, Any], data
         # An earlier run's model as backbone: its description, so this file rebuilds without that run.
         "backbone_source": getattr(model, "backbone_source", None),
     }
+    members = getattr(model, "members", None)
+    if members is not None:
+        payload["ensemble"] = len(members)
+        payload["backbone_source"] = getattr(members[0], "backbone_source", None)
+    return payload
 
 
 def save_model(path: str | Path, payload: dict[str, Any]) -> str:
@@ -98,10 +105,19 @@ def factory_of(payload: dict[str, Any]) -> str | None:
 
 
 def architecture_from_payload(payload: dict[str, Any]) -> nn.Module:
-    """The network a payload describes, untrained: nothing is downloaded or read from disk."""
+    """The network a payload describes, untrained: nothing is downloaded or read from disk.
+    An ensemble's payload (``ensemble: K``) describes K networks of one architecture."""
     from nasxfer.models.build import build_model
 
     config = validate_config(payload["config"])
+    members = payload.get("ensemble")
+    if members:  # finetune.ensemble: the same architecture, once per member
+        from nasxfer.models.ensemble import LogitEnsemble
+
+        return LogitEnsemble([
+            build_model(config.model, payload["in_channels"], len(payload["class_names"]), from_payload=payload)
+            for _ in range(int(members))
+        ])  # fmt: skip
     return build_model(config.model, payload["in_channels"], len(payload["class_names"]), from_payload=payload)
 
 

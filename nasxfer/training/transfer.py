@@ -103,8 +103,9 @@ def fit_transfer(
     ``control`` is ``fit``'s (``resume``, ``on_checkpoint``, ``should_stop``,
     ``stop_at_epoch``, ``should_prune``), for one phase (a search trial): it resumes from
     epoch checkpoints, stops at a scheduler's rung and is pruned like any trial.
+    ``should_stop`` alone (the final training's early stopping) works across phases.
     """
-    if control and len(phases) != 1:
+    if {k for k, v in control.items() if v is not None} - {"should_stop"} and len(phases) != 1:
         raise ValueError("resume, checkpoints, rungs and pruning apply to a one-phase transfer run")
     report = TransferReport(augment=config.data.augment)
     result = FitResult()

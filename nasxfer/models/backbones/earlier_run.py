@@ -29,13 +29,19 @@ def source_payload(run_id: str, trust_factory: bool = False) -> dict[str, Any]:
 
     path = run_model_file(run_id)
     try:
-        return open_model_file(
+        payload = open_model_file(
             path, _recorded_sha256(run_id, path), trust_factory=trust_factory,
             trust_hint="pass --trust-factory (or set model.backbone.trust_factory: true) if you trust that run",
             no_verify_hint="finetune that run again to write a model file with one",
         )  # fmt: skip
     except NasxferError as exc:
         raise ConfigError(f"model.backbone.name: run '{run_id}': {exc}") from None
+    if payload.get("ensemble"):
+        raise ConfigError(
+            f"model.backbone.name: run '{run_id}': its final model is an ensemble of {payload['ensemble']} networks, "
+            "which cannot be one backbone; finetune that run again without finetune.ensemble"
+        )
+    return payload
 
 
 def _recorded_sha256(run_id: str, path) -> str | None:
