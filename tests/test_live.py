@@ -166,10 +166,16 @@ def test_search_log_format_json_keeps_stdout_to_json_lines(write_config, tiny_di
     result = CliRunner().invoke(app, ["search", str(write_config(tiny_dict)), "--set", "search.budget.trials=1", "--log-format", "json"])
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["search_started", "trial_started", "epoch_finished", "epoch_finished", "trial_finished", "search_finished"]
+    messages = [e for e in events if e["event"] == "message"]
+    assert messages and messages[0]["text"].startswith("data: synthetic, 3 classes")  # the data summary, as JSON too
+    assert [e["event"] for e in events if e["event"] != "message"] == [
+        "search_started", "trial_started", "epoch_finished", "epoch_finished", "trial_finished", "search_finished"
+    ]
     run = runs_dir / events[0]["run_id"]
     log = (run / "search.log").read_text()
-    assert "trial 1 complete: val_accuracy" in log and log.count("\n") == 6
+    assert "trial 1 complete: val_accuracy" in log and "data: synthetic, 3 classes" in log
+    assert log.count("\n") == 6 + 5  # 5 lines of data summary
+    assert "; 1 trial, 2 epochs," in log  # no "1 trials"
 
 
 def test_piped_search_prints_plain_lines_and_writes_search_log(write_config, tiny_dict, tmp_path):

@@ -137,18 +137,20 @@ class PlainReporter(Reporter):
         if state in ("complete", "paused"):
             value = record.metrics.get(self.metric)
             best_text = f" (best {best.metrics.get(self.metric):.4f}, trial {best.number})" if best else ""
-            what = "complete" if state == "complete" else f"paused after {record.epochs_reached} epochs"
+            what = "complete" if state == "complete" else f"paused after {record.epochs_reached} epoch{'s' if record.epochs_reached != 1 else ''}"
             self._line(f"trial {record.number} {what}: {self.metric} {value:.4f} in {record.seconds:.1f}s{best_text}")
         elif state == "pruned":
-            self._line(f"trial {record.number} pruned after {record.epochs_reached} epochs: {record.reason}")
+            self._line(f"trial {record.number} pruned after {record.epochs_reached} epoch{'s' if record.epochs_reached != 1 else ''}: {record.reason}")
         else:
             self._line(f"trial {record.number} failed: {record.error}")
 
     def search_finished(self, outcome) -> None:
         best = outcome.best
         best_text = f"best {self.metric} {best.metrics.get(self.metric):.4f} (trial {best.number})" if best else "no completed trial"
-        epochs = f", {outcome.epochs} epochs" if getattr(outcome, "epochs", 0) else ""
-        self._line(f"search stopped: {outcome.stop_reason}; {len(outcome.history)} trials{epochs}, {best_text}")
+        count = getattr(outcome, "epochs", 0)
+        epochs = f", {count} epoch{'s' if count != 1 else ''}" if count else ""
+        trials = len(outcome.history)
+        self._line(f"search stopped: {outcome.stop_reason}; {trials} trial{'s' if trials != 1 else ''}{epochs}, {best_text}")
 
     def message(self, text: str) -> None:
         self._line(text)
