@@ -11,7 +11,8 @@ from transfer_helpers import save_cifar_checkpoint, tiny_transfer
 
 from nasxfer.config import validate_config
 from nasxfer.evaluation.evaluator import TrainingEvaluator
-from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key, weights_digest
+from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key
+from nasxfer.models.weights import weights_digest
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.build import build_model, preprocess_for
 from nasxfer.models.freezing import set_trainable_stages

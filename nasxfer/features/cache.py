@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from nasxfer.storage.atomic import atomic_torch_save
 
@@ -50,16 +49,6 @@ class PooledFeatures:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
-
-
-def weights_digest(module: nn.Module) -> str:
-    """sha256 of a module's state dict: names, dtypes, shapes and bytes, in order."""
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def features_key(

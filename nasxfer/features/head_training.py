@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import torch
 
 from nasxfer.data.loader import BatchLoader, Preprocess
-from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key, weights_digest
+from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key
+from nasxfer.models.weights import weights_digest
 from nasxfer.features.extract import pooled_features
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.heads import select_pooled
