@@ -157,7 +157,8 @@ def test_a_corrupt_cache_file_is_recomputed_never_trusted(config, tmp_path, feat
     torch.save(raw, tampered)
     assert cache.load(truncated.stem) == (None, "corrupt") and cache.load(tampered.stem) == (None, "corrupt")
 
-    outcome, trial_dir = run_trial(evaluator, config, tmp_path, 2)
+    # A later run reads the files again (a run keeps the copies it read or wrote, verified, in memory).
+    outcome, trial_dir = run_trial(TrainingEvaluator(), config, tmp_path, 2)
     assert outcome.metrics["feature_cache_hits"] == 0
     assert set(json.loads((trial_dir / "feature_cache.json").read_text())["splits"].values()) == {"corrupt"}
     assert cache.load(truncated.stem)[1] == "hit" and cache.load(tampered.stem)[1] == "hit"  # rewritten
