@@ -18,7 +18,7 @@ from nasxfer.models.weights import weights_digest
 from nasxfer.features.extract import pooled_features
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.heads import select_pooled
-from nasxfer.training.compute import choose_precision
+from nasxfer.training.compute import choose_precision, cpu_threads_for
 from nasxfer.training.fit import FitResult, fit
 
 
@@ -134,16 +134,19 @@ def fit_head_on_features(
         val_batches = FeatureLoader(x_val, y_val, batch_size=max(256, config.train.batch_size))
     # A head epoch takes milliseconds: checkpoint it when it is worth it (see ``fit``).
     control.setdefault("checkpoint_seconds", HEAD_CHECKPOINT_SECONDS)
-    result = fit(
-        network.head,
-        train_batches,
-        val_batches,
-        config.train,
-        len(data.class_names),
-        epochs=epochs,
-        lr=lr,
-        warmup_epochs=warmup_epochs,
-        on_epoch=on_epoch,
-        **control,
-    )
+    # A small head's matmuls are too small to share between CPU threads (``cpu_threads_for``).
+    step_macs = config.train.batch_size * sum(p.numel() for p in network.head.parameters())
+    with cpu_threads_for(step_macs, device):
+        result = fit(
+            network.head,
+            train_batches,
+            val_batches,
+            config.train,
+            len(data.class_names),
+            epochs=epochs,
+            lr=lr,
+            warmup_epochs=warmup_epochs,
+            on_epoch=on_epoch,
+            **control,
+        )
     return result, use
