@@ -34,9 +34,14 @@ def model_payload(
     against this digest. A head search on cached features writes one per trial: kilobytes
     instead of the backbone's megabytes.
     """
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    if backbone_weights is not None:
-        state = {k: v for k, v in state.items() if not k.startswith(BACKBONE_PREFIX)}
+    if backbone_weights is None:
+        state = model.state_dict()
+    else:  # the parts beside the backbone only: never copy the backbone's tensors to drop them
+        state = {}
+        for name, child in model.named_children():
+            if f"{name}." != BACKBONE_PREFIX:
+                child.state_dict(destination=state, prefix=f"{name}.")
+    state = {k: v.detach().cpu() for k, v in state.items()}
     payload = {
         "format": FORMAT_VERSION,
         "state_dict": state,
