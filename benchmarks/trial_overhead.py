@@ -42,19 +42,20 @@ PHASES = [
     ("config apply", "nasxfer.config.experiment", "Config.apply"),
     ("model build", "nasxfer.models.build", "model_for_training"),
     ("model build", "nasxfer.evaluation.evaluator", "TrainingEvaluator.model_for"),
+    ("model build", "nasxfer.training.transfer", "set_trainable_stages"),
     ("preflight", "nasxfer.models.backbones.preflight", "check_backbones"),
     ("costs", "nasxfer.evaluation.evaluator", "TrainingEvaluator.costs"),
+    ("costs", "nasxfer.evaluation.evaluator", "TrainingEvaluator.weights_of"),
     ("data", "nasxfer.evaluation.evaluator", "TrainingEvaluator.data_for"),
     ("data", "nasxfer.data.loader", "BatchLoader.__init__"),
     ("data", "nasxfer.features.head_training", "split_features"),
-    ("data", "nasxfer.features.head_training", "device_features"),
+    ("data", "nasxfer.features.head_training", "weights_digest"),
     ("data", "nasxfer.features.loader", "FeatureLoader.__init__"),
     ("fit set-up", "nasxfer.training.fit", "fit"),
-    ("fit set-up", "nasxfer.features.head_training", "fit_head"),
+    ("fit set-up", "nasxfer.features.head_training", "fit"),
+    ("fit set-up", "nasxfer.training.transfer", "fit"),
     ("training", "nasxfer.training.fit", "train_one_epoch"),
-    ("training", "nasxfer.features.head_training", "train_head_epoch"),
     ("evaluation", "nasxfer.training.fit", "evaluate"),
-    ("evaluation", "nasxfer.features.head_training", "evaluate_head"),
     ("checkpoint writes", "nasxfer.training.fit", "training_state"),
     ("checkpoint writes", "nasxfer.storage.store", "TrialCheckpoints.save"),
     ("checkpoint writes", "nasxfer.storage.store", "TrialCheckpoints.latest"),
@@ -64,11 +65,13 @@ PHASES = [
     ("journal and trial files", "nasxfer.storage.store", "RunStore.append"),
     ("journal and trial files", "nasxfer.storage.store", "RunStore.record_trial"),
     ("journal and trial files", "nasxfer.storage.atomic", "atomic_write_json"),
+    ("peak memory bookkeeping", "nasxfer.evaluation.costs", "reset_peak_memory"),
+    ("peak memory bookkeeping", "nasxfer.evaluation.costs", "peak_memory_mb"),
 ]
 REPORTER_METHODS = ("trial_started", "epoch_finished", "trial_finished")
 ORDER = [
     "config apply", "model build", "preflight", "costs", "data", "fit set-up", "training", "evaluation",
-    "checkpoint writes", "journal and trial files", "reporter calls", "planning", "other",
+    "checkpoint writes", "journal and trial files", "reporter calls", "peak memory bookkeeping", "planning", "other",
 ]  # fmt: skip
 ARITHMETIC = ("training", "evaluation")
 
