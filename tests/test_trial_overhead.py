@@ -211,3 +211,32 @@ def test_a_head_trial_checkpoints_only_where_it_must_and_resumes_exactly(config,
     for a, b in zip(resumed.curve, done.curve):
         assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
     assert resumed.metrics["val_accuracy"] == done.metrics["val_accuracy"]
+
+
+def test_a_small_head_trains_on_one_cpu_thread_to_the_same_numbers(config, tmp_path, monkeypatch):
+    """Its matmuls are too small to share between threads; the thread count comes back after,
+    and the numbers are those of the same training at the process's thread count."""
+    import nasxfer.features.head_training as head_training
+
+    threads_seen = []
+    real_fit = head_training.fit
+
+    def spying_fit(*args, **kwargs):
+        threads_seen.append(torch.get_num_threads())
+        return real_fit(*args, **kwargs)
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(head_training, "fit", spying_fit)
+    torch.set_num_threads(2)
+    try:
+        one, _ = run_trial(TrainingEvaluator(), config, tmp_path / "a", 1)
+        assert threads_seen == [1] and torch.get_num_threads() == 2
+        import nasxfer.training.compute as compute
+
+        monkeypatch.setattr(compute, "ONE_THREAD_MACS", 0)  # every step "large": the process's threads
+        two, _ = run_trial(TrainingEvaluator(), config, tmp_path / "b", 1)
+        assert threads_seen == [1, 2]
+    finally:
+        torch.set_num_threads(before)
+    for name in ("val_accuracy", "val_loss", "train_loss"):
+        assert one.metrics[name] == two.metrics[name], name
