@@ -220,7 +220,9 @@ class TrainingEvaluator:
             )
         # A head trained on cached features is all a trial changed: its model file holds the
         # head, and names the backbone's weights by digest (``model_files.rebuild_model``).
-        head_only = weights if transfer is not None and transfer.used_cache else None
+        # Not for an earlier run's model as backbone: that file must rebuild without the run.
+        cached = transfer is not None and transfer.used_cache
+        head_only = weights if cached and getattr(model, "backbone_source", None) is None else None
         payload = model_payload(model, config, values, data, preprocess, backbone_weights=head_only)
         model_sha256 = save_model(trial_dir / "model.pt", payload)
         if checkpoints is not None and len(result.curve) >= config.train.epochs:
