@@ -220,9 +220,13 @@ class TrainingEvaluator:
             )
         # A head trained on cached features is all a trial changed: its model file holds the
         # head, and names the backbone's weights by digest (``model_files.rebuild_model``).
-        # Not for an earlier run's model as backbone: that file must rebuild without the run.
+        # Not for an earlier run's model as backbone (that file must rebuild without the run)
+        # nor a randomly initialised one (``weights: none``: no rebuild draws it again).
+        from nasxfer.models.backbone_names import weights_kind
+
         cached = transfer is not None and transfer.used_cache
-        head_only = weights if cached and getattr(model, "backbone_source", None) is None else None
+        rebuildable = cached and getattr(model, "backbone_source", None) is None
+        head_only = weights if rebuildable and weights_kind(config.model.backbone.weights) != "none" else None
         payload = model_payload(model, config, values, data, preprocess, backbone_weights=head_only)
         model_sha256 = save_model(trial_dir / "model.pt", payload)
         if checkpoints is not None and len(result.curve) >= config.train.epochs:
