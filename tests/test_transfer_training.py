@@ -11,7 +11,8 @@ from transfer_helpers import save_cifar_checkpoint, tiny_transfer
 
 from nasxfer.config import validate_config
 from nasxfer.evaluation.evaluator import TrainingEvaluator
-from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key, weights_digest
+from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key
+from nasxfer.models.weights import weights_digest
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.build import build_model, preprocess_for
 from nasxfer.models.freezing import set_trainable_stages
@@ -156,7 +157,8 @@ def test_a_corrupt_cache_file_is_recomputed_never_trusted(config, tmp_path, feat
     torch.save(raw, tampered)
     assert cache.load(truncated.stem) == (None, "corrupt") and cache.load(tampered.stem) == (None, "corrupt")
 
-    outcome, trial_dir = run_trial(evaluator, config, tmp_path, 2)
+    # A later run reads the files again (a run keeps the copies it read or wrote, verified, in memory).
+    outcome, trial_dir = run_trial(TrainingEvaluator(), config, tmp_path, 2)
     assert outcome.metrics["feature_cache_hits"] == 0
     assert set(json.loads((trial_dir / "feature_cache.json").read_text())["splits"].values()) == {"corrupt"}
     assert cache.load(truncated.stem)[1] == "hit" and cache.load(tampered.stem)[1] == "hit"  # rewritten

@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -132,16 +133,32 @@ def training_memory_mb(model: nn.Module, batch: torch.Tensor) -> float:
     estimate from the same pass: the activations autograd saves for backward, plus
     weights, gradients and one optimiser buffer (SGD momentum) per parameter.
     """
+    return step_memory_bytes(model, batch) / 2**20
+
+
+def step_memory_bytes(model: nn.Module, batch: torch.Tensor, *, count_batch: bool = True, train: bool = True) -> float:
+    """``training_memory_mb`` in bytes, in parts that add up (a frozen backbone's and its head's).
+
+    ``count_batch=False`` leaves out the input batch: a head's input is its backbone's
+    output, already counted there. ``train=False`` runs the pass in eval mode: a fully
+    frozen backbone, which its network keeps in eval mode while the head trains. On CUDA
+    the peak is taken above what was allocated before the pass (the batch included
+    unless ``count_batch``), so parts measured apart add up to about the joint peak.
+    """
     was_training = model.training
-    model.train()
+    model.train(train)
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN statistics move in train mode
     try:
         if batch.is_cuda:
             torch.cuda.synchronize(batch.device)
+            before = torch.cuda.memory_allocated(batch.device)
+            base = 0 if count_batch else before
             torch.cuda.reset_peak_memory_stats(batch.device)
-            model(batch).float().sum().backward()
+            out = model(batch).float().sum()
+            if out.requires_grad:
+                out.backward()
             torch.cuda.synchronize(batch.device)
-            peak = torch.cuda.max_memory_allocated(batch.device)
+            peak = torch.cuda.max_memory_allocated(batch.device) - base
         else:
             saved = 0
 
@@ -152,14 +169,16 @@ def training_memory_mb(model: nn.Module, batch: torch.Tensor) -> float:
 
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 out = model(batch)
-            out.float().sum().backward()
+            out = out.float().sum()
+            if out.requires_grad:  # a frozen backbone has nothing to back-propagate
+                out.backward()
             params = sum(p.numel() * p.element_size() for p in model.parameters())
-            peak = saved + 3 * params + batch.numel() * batch.element_size()
+            peak = saved + 3 * params + (batch.numel() * batch.element_size() if count_batch else 0)
     finally:
         model.zero_grad(set_to_none=True)
         model.load_state_dict(state)
         model.train(was_training)
-    return peak / 2**20
+    return float(peak)
 
 
 def candidate_costs(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, search, batch_size: int) -> dict[str, float]:
@@ -175,3 +194,162 @@ def candidate_costs(model: nn.Module, input_shape: tuple[int, int, int], device:
     costs = measure_costs(timed, input_shape, timing_device, settings)
     costs["memory_mb"] = training_memory_mb(model, torch.randn(batch_size, *input_shape, device=device))
     return costs
+
+
+# --------------------------------------------------------------------------- a frozen backbone's costs, once
+
+
+COSTS_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BackboneCosts:
+    """What a fully frozen backbone adds to every network built on it: its part of
+    ``candidate_costs``, and the shape of the feature map its head takes."""
+
+    params: float
+    flops: float
+    latency_ms: float
+    latency_p90_ms: float
+    memory_bytes: float
+    feature_shape: tuple[int, ...]
+
+
+class BackboneCostCache:
+    """Costs of frozen backbones, measured once per (backbone, weights, input size, device,
+    latency settings, batch size) and kept in memory (the run) and as small JSON files under
+    ``root`` (across runs; default: ``costs/`` in the feature cache's folder).
+
+    A trial on a frozen backbone then measures only its pooling and head and adds the two
+    (``frozen_backbone_costs``). Latency is a property of the machine, so the key names the
+    machine too (device name, torch threads, torch version). A file that does not parse or
+    whose key does not match is measured again and overwritten, never trusted.
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        if root is None:
+            from nasxfer.features.cache import default_cache_dir
+
+            root = default_cache_dir() / "costs"
+        self.root = Path(root)
+        self.kept: dict[str, BackboneCosts] = {}
+        self.measured = 0  # how many were measured here, not found (the tests read it)
+
+    def get(self, key: str, measure) -> BackboneCosts:
+        """The costs under ``key``: kept, read, or ``measure()``d and stored."""
+        if key in self.kept:
+            return self.kept[key]
+        costs = self._read(key)
+        if costs is None:
+            costs = measure()
+            self.measured += 1
+            self._write(key, costs)
+        self.kept[key] = costs
+        return costs
+
+    def _read(self, key: str) -> BackboneCosts | None:
+        import json
+
+        try:
+            raw = json.loads((self.root / f"{key}.json").read_text())
+            if raw.get("format") != COSTS_FORMAT or raw.get("key") != key:
+                return None
+            return BackboneCosts(
+                float(raw["params"]), float(raw["flops"]), float(raw["latency_ms"]), float(raw["latency_p90_ms"]),
+                float(raw["memory_bytes"]), tuple(int(v) for v in raw["feature_shape"]),
+            )  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def _write(self, key: str, costs: BackboneCosts) -> None:
+        from dataclasses import asdict
+
+        from nasxfer.storage.atomic import atomic_write_json
+
+        try:
+            atomic_write_json(self.root / f"{key}.json", {"format": COSTS_FORMAT, "key": key, **asdict(costs)})
+        except OSError:
+            pass  # a read-only cache folder costs a measurement per run, nothing else
+
+
+def backbone_costs_key(backbone, weights: str, input_shape, device, timing_device, settings: LatencySettings,
+                       batch_size: int, channels_last: bool) -> str:  # fmt: skip
+    """The cache key of one frozen backbone's costs (see ``BackboneCostCache``)."""
+    import hashlib
+    import json
+    import platform
+
+    def machine(d: torch.device) -> str:
+        if d.type == "cuda":
+            return torch.cuda.get_device_name(d)
+        return platform.processor() or platform.machine()
+
+    identity = {
+        "format": COSTS_FORMAT,
+        "architecture": backbone.architecture_key(),
+        "weights": weights,
+        "input": list(input_shape),
+        "device": str(device),
+        "timing_device": str(timing_device),
+        "machine": [machine(device), machine(timing_device), torch.get_num_threads(), torch.__version__],
+        "latency": [settings.batch_size, settings.warmup, settings.repeats],
+        "batch_size": batch_size,
+        "channels_last": channels_last,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def measure_backbone_costs(backbone: nn.Module, input_shape, device, timing_device, settings: LatencySettings,
+                           batch_size: int) -> BackboneCosts:  # fmt: skip
+    """Measure a frozen backbone's part of ``candidate_costs``, as the whole network's
+    measurement would see it (eval mode: a frozen backbone never trains)."""
+    import copy
+
+    example = torch.randn(1, *input_shape, device=device)
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            feature_shape = tuple(backbone(example).shape[1:])
+        timed = backbone if timing_device == device else copy.deepcopy(backbone).to(timing_device)
+        measured = measure_costs(timed, input_shape, timing_device, settings)
+        memory = step_memory_bytes(backbone, torch.randn(batch_size, *input_shape, device=device), train=False)
+    finally:
+        backbone.train(was_training)
+    return BackboneCosts(measured["params"], measured["flops"], measured["latency_ms"], measured["latency_p90_ms"],
+                         memory, feature_shape)  # fmt: skip
+
+
+def frozen_backbone_costs(network, input_shape, device, search, batch_size: int, cache: BackboneCostCache,
+                          weights: str, channels_last: bool = False) -> dict[str, float]:  # fmt: skip
+    """``candidate_costs`` of a transfer network whose backbone is fully frozen, the backbone's
+    part from ``cache`` (measured once) plus the pooling and head's, measured now.
+
+    Parameters and FLOPs add up exactly (both are counted per operator). The CPU memory
+    estimate adds up exactly too: a frozen backbone saves no activations for backward, so
+    the whole pass's saved tensors are the head's. Latency adds the two medians (and the two
+    90th percentiles): the same forward pass in two timed pieces, equal within timing noise.
+    On CUDA the memory peaks of the two pieces add up to about the joint peak.
+    """
+    import copy
+
+    settings = LatencySettings(search.latency.batch_size, search.latency.warmup, search.latency.repeats)
+    timing_device = torch.device("cpu") if search.latency.device == "cpu" else device
+    backbone = network.backbone
+    key = backbone_costs_key(backbone, weights, input_shape, device, timing_device, settings, batch_size, channels_last)
+    part = cache.get(
+        key, lambda: measure_backbone_costs(backbone, input_shape, device, timing_device, settings, batch_size)
+    )
+    top = nn.Sequential(network.pool, network.head)  # what the network runs after its backbone
+    timed = top if timing_device == device else copy.deepcopy(top).to(timing_device)
+    head = measure_costs(timed, part.feature_shape, timing_device, settings)
+    head_memory = step_memory_bytes(top, torch.randn(batch_size, *part.feature_shape, device=device), count_batch=False)
+    flops = part.flops + head["flops"]
+    return {
+        "params": part.params + head["params"],
+        "flops": flops,
+        "macs": flops / 2,
+        "latency_ms": part.latency_ms + head["latency_ms"],
+        "latency_p90_ms": part.latency_p90_ms + head["latency_p90_ms"],
+        "memory_mb": (part.memory_bytes + head_memory) / 2**20,
+    }

@@ -25,12 +25,24 @@ def make_evaluator(config: Config):
 
 
 class TrainingEvaluator:
-    """Trains each candidate for real on the config's data."""
+    """Trains each candidate for real on the config's data.
+
+    What does not change between trials is paid for once per run (once per evaluator): the
+    datasets; each pretrained backbone, built (weights read, checked) by ``prepare`` or the
+    first trial that needs it; a frozen backbone's weights digest and costs (the costs also
+    across runs, ``costs.BackboneCostCache``); and cached features, kept on the device once
+    read (``FeatureCache(keep=True)``).
+    """
 
     def __init__(self) -> None:
         self._datasets: dict[tuple[str, int, str], Any] = {}
         self._summary = None
         self._folds: dict[tuple[str, int, str, str], list] = {}
+        self._backbones: dict[str, Any] = {}  # model.backbone JSON -> the backbone as built (CPU)
+        self._placed: dict[tuple[str, str, bool], Any] = {}  # ... -> on a device, in a memory layout
+        self._digests: dict[tuple[str, str, bool], str] = {}
+        self._feature_cache = None
+        self._cost_cache = None
 
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
@@ -40,7 +52,79 @@ class TrainingEvaluator:
 
         data = self.data_for(config, resolve_device(config.train.device))
         self._summary = from_loaded(data, config.data.resize)
-        check_backbones(config)  # a bad backbone, weights file or run id fails here too
+        # A bad backbone, weights file or run id fails here too; the trials reuse what it built.
+        check_backbones(config, keep=self._backbones)
+
+    def backbone_for(self, config: Config, device, channels_last: bool, *, shared: bool):
+        """The run's backbone for ``config.model.backbone`` on ``device``, built once.
+
+        ``shared=True`` hands out the run's own copy: only for a trial that never changes
+        it (fully frozen, trained on cached features). Any other trial gets a copy of its
+        own (a deep copy costs far less than reading the weights again). Either way its
+        weights are the pretrained ones, as a fresh build would give.
+        """
+        import copy
+
+        import torch
+
+        from nasxfer.models.backbones import build_backbone
+
+        settings = config.model.backbone.model_dump_json()
+        if settings not in self._backbones:
+            with torch.random.fork_rng(devices=[]):  # as build_model: no trial randomness is drawn
+                self._backbones[settings] = build_backbone(config.model.backbone)
+        place = (settings, str(device), channels_last)
+        if place not in self._placed:
+            built = self._backbones[settings]
+            placed = built if device.type == "cpu" and not channels_last else copy.deepcopy(built).to(device)
+            if channels_last:
+                placed = placed.to(memory_format=torch.channels_last)
+            self._placed[place] = placed.eval()  # frozen parts stay in eval mode; a copy's network sets its own
+        placed = self._placed[place]
+        return placed if shared else copy.deepcopy(placed)
+
+    def weights_of(self, config: Config, device, channels_last: bool) -> str:
+        """The weights digest of the run's (unchanged) backbone for ``config``, computed once."""
+        from nasxfer.models.weights import weights_digest
+
+        place = (config.model.backbone.model_dump_json(), str(device), channels_last)
+        if place not in self._digests:
+            self._digests[place] = weights_digest(self.backbone_for(config, device, channels_last, shared=True))
+        return self._digests[place]
+
+    @property
+    def feature_cache(self):
+        """The run's feature cache: the files, and what this run has read kept in memory."""
+        if self._feature_cache is None:
+            from nasxfer.features.cache import FeatureCache
+
+            self._feature_cache = FeatureCache(keep=True)
+        return self._feature_cache
+
+    @property
+    def cost_cache(self):
+        """Frozen backbones' costs, measured once (``costs.BackboneCostCache``)."""
+        if self._cost_cache is None:
+            from nasxfer.evaluation.costs import BackboneCostCache
+
+            self._cost_cache = BackboneCostCache()
+        return self._cost_cache
+
+    def model_for(self, config: Config, data, device, seed: int):
+        """``models.build.model_for_training`` for one trial, on the run's backbone (see
+        ``backbone_for``); the network is the same as a fresh build gives."""
+        from nasxfer.models.build import model_for_training
+        from nasxfer.models.freezing import trainable_stages
+        from nasxfer.training.compute import use_channels_last
+
+        if config.model.kind != "transfer":
+            return model_for_training(config, data, device, seed)
+        channels_last = use_channels_last(config.train.channels_last, device)
+        run_backbone = self.backbone_for(config, device, channels_last, shared=True)
+        frozen = trainable_stages(config.model.finetune.unfreeze, len(run_backbone.stages)) == 0
+        shared = frozen and config.model.finetune.feature_cache == "auto"
+        backbone = run_backbone if shared else self.backbone_for(config, device, channels_last, shared=False)
+        return model_for_training(config, data, device, seed, backbone=backbone)
 
     def data_summary(self):
         """The ``DataSummary`` of the config's data as ``prepare`` loaded it (None before)."""
@@ -106,7 +190,6 @@ class TrainingEvaluator:
         from nasxfer.evaluation.costs import peak_memory_mb, reset_peak_memory
         from nasxfer.data.loader import BatchLoader, augment_for
         from nasxfer.storage.atomic import atomic_write_json
-        from nasxfer.models.build import model_for_training
         from nasxfer.training.compute import configure_backend, resolve_device
         from nasxfer.training.fit import count_parameters, fit
         from nasxfer.training.threads import threads_for_trial
@@ -117,9 +200,12 @@ class TrainingEvaluator:
         threads = threads_for_trial(config.train.threads, config.data.num_workers)
         peak_is_this_trials = reset_peak_memory(device)
         data = self.data_for(config, device)
-        built = model_for_training(config, data, device, seed)
+        built = self.model_for(config, data, device, seed)
         model, preprocess, channels_last = built.model, built.preprocess, built.channels_last
-        costs = self.costs(model, config, data, preprocess, device)  # may reject before training
+        frozen = getattr(model, "backbone_frozen", False)
+        # A frozen backbone's weights are the run's, unchanged: their digest is computed once.
+        weights = self.weights_of(config, device, channels_last) if frozen else None
+        costs = self.costs(model, config, data, preprocess, device, weights, channels_last)  # may reject before training
         train_batches = BatchLoader(
             data.train,
             batch_size=config.train.batch_size,
@@ -150,18 +236,30 @@ class TrainingEvaluator:
         )
         transfer = None
         if config.model.kind == "transfer":
+            from nasxfer.features.head_training import FeatureSource
             from nasxfer.training.transfer import fit_transfer, search_phases
 
             result, transfer = fit_transfer(
                 model, config, data, preprocess, device, phases=search_phases(config),
                 train_batches=train_batches, val_batches=val_batches, seed=seed,
-                channels_last=channels_last, on_epoch=on_epoch, **control,
+                channels_last=channels_last, on_epoch=on_epoch,
+                features=FeatureSource(self.feature_cache, weights), **control,
             )  # fmt: skip
         else:
             result = fit(
                 model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch, **control
             )
-        model_sha256 = save_model(trial_dir / "model.pt", model_payload(model, config, values, data, preprocess))
+        # A head trained on cached features is all a trial changed: its model file holds the
+        # head, and names the backbone's weights by digest (``model_files.rebuild_model``).
+        # Not for an earlier run's model as backbone (that file must rebuild without the run)
+        # nor a randomly initialised one (``weights: none``: no rebuild draws it again).
+        from nasxfer.models.backbone_names import weights_kind
+
+        cached = transfer is not None and transfer.used_cache
+        rebuildable = cached and getattr(model, "backbone_source", None) is None
+        head_only = weights if rebuildable and weights_kind(config.model.backbone.weights) != "none" else None
+        payload = model_payload(model, config, values, data, preprocess, backbone_weights=head_only)
+        model_sha256 = save_model(trial_dir / "model.pt", payload)
         if checkpoints is not None and len(result.curve) >= config.train.epochs:
             checkpoints.clear()  # the finished model supersedes the training state
 
@@ -190,20 +288,29 @@ class TrainingEvaluator:
                 atomic_write_json(trial_dir / "feature_cache.json", transfer.describe())
         return TrialOutcome(metrics, result.curve, {"model.pt": model_sha256})
 
-    @staticmethod
-    def costs(model, config: Config, data, preprocess, device) -> dict[str, float]:
+    def costs(
+        self, model, config: Config, data, preprocess, device, weights: str | None = None, channels_last: bool = False
+    ) -> dict[str, float]:
         """Params, FLOPs, latency and step memory of the untrained network; raises
-        ``CandidateRejected`` when they break ``search.constraints``."""
+        ``CandidateRejected`` when they break ``search.constraints``.
+
+        With ``weights`` (the digest of a fully frozen backbone) the backbone's part is
+        measured once per run and machine and only the head's per trial
+        (``costs.frozen_backbone_costs``): the same figures, within timing noise."""
         import torch
 
         from nasxfer.search.constraints import broken_constraint
-        from nasxfer.evaluation.costs import candidate_costs
+        from nasxfer.evaluation.costs import candidate_costs, frozen_backbone_costs
         from nasxfer.errors import CandidateRejected
 
         shape = (preprocess.channels or data.channels, *(preprocess.image_size or data.image_size))
+        search, batch = config.search, config.train.batch_size
         # Measuring draws random inputs; forking keeps the trial's own random stream untouched.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            costs = candidate_costs(model, shape, device, config.search, config.train.batch_size)
+            if weights is not None:
+                costs = frozen_backbone_costs(model, shape, device, search, batch, self.cost_cache, weights, channels_last)
+            else:
+                costs = candidate_costs(model, shape, device, search, batch)
         reason = broken_constraint(costs, config.search.constraints)
         if reason:
             raise CandidateRejected(reason, costs)

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from nasxfer.storage.atomic import atomic_torch_save
 
@@ -52,16 +51,6 @@ class PooledFeatures:
         return int(self.labels.shape[0])
 
 
-def weights_digest(module: nn.Module) -> str:
-    """sha256 of a module's state dict: names, dtypes, shapes and bytes, in order."""
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def features_key(
     backbone, weights: str, preprocess, data_fingerprint: str, split: str, precision: str
 ) -> str:
@@ -87,17 +76,45 @@ def _checksum(key: str, features: PooledFeatures) -> str:
 
 
 class FeatureCache:
-    """Read and write cached split features under ``root`` (see the module docstring)."""
+    """Read and write cached split features under ``root`` (see the module docstring).
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    ``keep=True`` (a search's evaluator: one cache for the whole run) also keeps what it
+    read or wrote in memory, and ``on_device``'s float copies on their device, so a
+    run's later trials neither read nor verify nor move the same features again. A kept
+    entry counts as a ``hit``, as the file it came from would.
+    """
+
+    def __init__(self, root: str | Path | None = None, *, keep: bool = False) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.keep = keep
+        self._kept: dict[str, PooledFeatures] = {}
+        self._placed: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.pt"
 
+    def on_device(self, key: str, features: PooledFeatures, device: torch.device):
+        """``(avg, max, labels)`` of ``features`` (the entry ``key``) as float32/int64 tensors
+        on ``device``: made once per key and device when the cache keeps things."""
+        place = (key, str(device))
+        placed = self._placed.get(place)
+        if placed is None:
+            placed = (features.avg.float().to(device), features.max.float().to(device), features.labels.to(device))
+            if self.keep:
+                self._placed[place] = placed
+        return placed
+
     def load(self, key: str) -> tuple[PooledFeatures | None, str]:
         """``(features, "hit")``, ``(None, "miss")``, or ``(None, "corrupt")`` for a file that
         does not load or does not verify (it is then recomputed and overwritten)."""
+        if key in self._kept:
+            return self._kept[key], "hit"
+        features, status = self._read(key)
+        if features is not None and self.keep:
+            self._kept[key] = features
+        return features, status
+
+    def _read(self, key: str) -> tuple[PooledFeatures | None, str]:
         path = self.path(key)
         if not path.is_file():
             return None, "miss"
@@ -120,6 +137,8 @@ class FeatureCache:
         return (features, "hit") if valid else (None, "corrupt")
 
     def save(self, key: str, features: PooledFeatures) -> None:
+        if self.keep:
+            self._kept[key] = features
         atomic_torch_save(
             self.path(key),
             {

@@ -13,12 +13,27 @@ from dataclasses import dataclass, field
 import torch
 
 from nasxfer.data.loader import BatchLoader, Preprocess
-from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key, weights_digest
+from nasxfer.features.cache import FeatureCache, PooledFeatures, features_key
+from nasxfer.models.weights import weights_digest
 from nasxfer.features.extract import pooled_features
 from nasxfer.features.loader import FeatureLoader
 from nasxfer.models.heads import select_pooled
-from nasxfer.training.compute import choose_precision
+from nasxfer.training.compute import choose_precision, cpu_threads_for
 from nasxfer.training.fit import FitResult, fit
+
+
+# How often a head trained on cached features checkpoints: at most once per this many
+# seconds (and wherever a rung or a stop needs one). A kill loses at most this much training.
+HEAD_CHECKPOINT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """Where a head's features come from: the ``cache`` (a search's evaluator keeps one per
+    run) and, when already known, the frozen backbone's ``weights`` digest."""
+
+    cache: FeatureCache | None = None
+    weights: str | None = None
 
 
 @dataclass
@@ -77,26 +92,29 @@ def fit_head_on_features(
     warmup_epochs: float | None = None,
     on_epoch=None,
     channels_last: bool = False,
-    cache: FeatureCache | None = None,
+    features: FeatureSource | None = None,
     **control,
 ) -> tuple[FitResult, CacheUse]:
     """Train ``network.head`` on cached features of ``train_splits`` (concatenated), validating
     on ``val_split``'s; the backbone must be frozen. Same arguments and result as ``fit``;
     ``control`` (``resume``, ``on_checkpoint``, ``should_stop``, ``stop_at_epoch``,
-    ``should_prune``) goes to ``fit`` as it is: the training state is the head's."""
+    ``should_prune``) goes to ``fit`` as it is: the training state is the head's.
+    ``features``: the cache to use (default: a fresh ``FeatureCache``) and the backbone's
+    weights digest if the caller knows it (else it is computed)."""
     if not network.backbone_frozen:
         raise ValueError("cached features need a fully frozen backbone (model.finetune.unfreeze: 0)")
-    cache = cache or FeatureCache()
-    weights = weights_digest(network.backbone)
+    source = features or FeatureSource()
+    cache = source.cache or FeatureCache()
+    weights = source.weights or weights_digest(network.backbone)
     use = CacheUse()
     pooling = network.pool.pooling
 
     def vectors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        features, use.status[split], use.keys[split] = split_features(
+        pooled, use.status[split], use.keys[split] = split_features(
             network, data, split, preprocess, config, device, cache, weights, channels_last
         )
-        x = select_pooled(features.avg.float(), features.max.float(), pooling)
-        return x.to(device), features.labels.to(device)
+        avg, max_, labels = cache.on_device(use.keys[split], pooled, device)
+        return select_pooled(avg, max_, pooling), labels
 
     parts = [vectors(split) for split in train_splits]
     settings = config.model.finetune
@@ -114,16 +132,21 @@ def fit_head_on_features(
     if val_split is not None:
         x_val, y_val = vectors(val_split)
         val_batches = FeatureLoader(x_val, y_val, batch_size=max(256, config.train.batch_size))
-    result = fit(
-        network.head,
-        train_batches,
-        val_batches,
-        config.train,
-        len(data.class_names),
-        epochs=epochs,
-        lr=lr,
-        warmup_epochs=warmup_epochs,
-        on_epoch=on_epoch,
-        **control,
-    )
+    # A head epoch takes milliseconds: checkpoint it when it is worth it (see ``fit``).
+    control.setdefault("checkpoint_seconds", HEAD_CHECKPOINT_SECONDS)
+    # A small head's matmuls are too small to share between CPU threads (``cpu_threads_for``).
+    step_macs = config.train.batch_size * sum(p.numel() for p in network.head.parameters())
+    with cpu_threads_for(step_macs, device):
+        result = fit(
+            network.head,
+            train_batches,
+            val_batches,
+            config.train,
+            len(data.class_names),
+            epochs=epochs,
+            lr=lr,
+            warmup_epochs=warmup_epochs,
+            on_epoch=on_epoch,
+            **control,
+        )
     return result, use

@@ -27,6 +27,7 @@ class TransferNetwork(nn.Module):
         self.head = build_head(head_cfg, self.num_features, num_classes)
         self.frozen_stages = 0  # set by models.freezing; the first this many stages do not train
         self.backbone_lr_mult = 1.0
+        self._frozen_plan: tuple[int, set[str], set[str]] | None = None
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``[N, C, H, W]`` -> pooled features ``[N, num_features]``."""
@@ -42,12 +43,37 @@ class TransferNetwork(nn.Module):
         # Frozen stages stay in eval mode even while the rest trains: their BatchNorm
         # statistics must not drift (nor dropout/stochastic depth perturb their output),
         # or "frozen" would not mean fixed and cached features would go stale.
-        super().train(mode)
-        for index in range(self.frozen_stages):
-            for part in self.backbone.stage_parts(index):
-                if isinstance(part, nn.Module):
-                    part.eval()
+        # Frozen parts go straight to eval mode, never through training mode first: a frozen
+        # backbone may be a search's shared one, which another trial may be running.
+        frozen, holders = self._frozen_names()
+
+        def visit(module: nn.Module, name: str) -> None:
+            if name in frozen:
+                module.train(False)
+            elif name in holders or module is self:  # this module alone, then its children
+                module.training = mode
+                for child_name, child in module.named_children():
+                    visit(child, f"{name}.{child_name}" if name else child_name)
+            else:
+                module.train(mode)
+
+        visit(self, "")
         return self
+
+    def _frozen_names(self) -> tuple[set[str], set[str]]:
+        """Names of the frozen stages' modules, and of the modules that hold them (computed
+        once per freezing: ``train`` runs every epoch)."""
+        if self._frozen_plan is None or self._frozen_plan[0] != self.frozen_stages:
+            body = self.backbone.body
+            frozen = {
+                f"backbone.body.{name}"
+                for index in range(self.frozen_stages)
+                for name in self.backbone.stages[index]
+                if _is_module(body, name)
+            }
+            holders = {".".join(name.split(".")[:i]) for name in frozen for i in range(len(name.split(".")))}
+            self._frozen_plan = (self.frozen_stages, frozen, holders)
+        return self._frozen_plan[1], self._frozen_plan[2]
 
     @property
     def backbone_frozen(self) -> bool:
@@ -60,3 +86,12 @@ class TransferNetwork(nn.Module):
     @property
     def backbone_source(self) -> dict[str, Any] | None:
         return self.backbone.source
+
+
+def _is_module(body: nn.Module, name: str) -> bool:
+    """Whether a stage entry names a submodule (else a loose parameter)."""
+    try:
+        body.get_submodule(name)
+    except AttributeError:
+        return False
+    return True

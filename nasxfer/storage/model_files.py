@@ -20,14 +20,34 @@ from nasxfer.config import Config, validate_config
 from nasxfer.storage.atomic import atomic_torch_save
 
 FORMAT_VERSION = 1
+BACKBONE_PREFIX = "backbone."  # a TransferNetwork's backbone parameters, in its state dict
 
 
 def model_payload(model: nn.Module, config: Config, values: dict[str, Any], data, preprocess) -> dict[str, Any]:
     """What a model file holds. A ``LogitEnsemble`` (``finetune.ensemble``) adds
     ``ensemble``: how many networks its state dict holds (``members.<i>.…``)."""
+def model_payload(
+    model: nn.Module, config: Config, values: dict[str, Any], data, preprocess, backbone_weights: str | None = None
+) -> dict[str, Any]:
+    """What a model file holds (see the module docstring).
+
+    ``backbone_weights`` (the weights digest of a transfer network's frozen, pretrained
+    backbone) writes a head-only file: the state dict leaves the backbone out, and
+    ``rebuild_model`` builds it from the config's pretrained weights and checks them
+    against this digest. A head search on cached features writes one per trial: kilobytes
+    instead of the backbone's megabytes.
+    """
+    if backbone_weights is None:
+        state = model.state_dict()
+    else:  # the parts beside the backbone only: never copy the backbone's tensors to drop them
+        state = {}
+        for name, child in model.named_children():
+            if f"{name}." != BACKBONE_PREFIX:
+                child.state_dict(destination=state, prefix=f"{name}.")
+    state = {k: v.detach().cpu() for k, v in state.items()}
     payload = {
         "format": FORMAT_VERSION,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
         "config": config.model_dump(mode="json"),
         "candidate": values,
         "class_names": list(data.class_names),
@@ -41,6 +61,8 @@ def model_payload(model: nn.Module, config: Config, values: dict[str, Any], data
     if members is not None:
         payload["ensemble"] = len(members)
         payload["backbone_source"] = getattr(members[0], "backbone_source", None)
+    if backbone_weights is not None:
+        payload["backbone_weights"] = backbone_weights
     return payload
 
 
@@ -122,7 +144,28 @@ def architecture_from_payload(payload: dict[str, Any]) -> nn.Module:
 
 
 def rebuild_model(payload: dict[str, Any]) -> nn.Module:
-    """The network a payload describes, with its weights loaded, in eval mode, on CPU."""
-    model = architecture_from_payload(payload)
-    model.load_state_dict(payload["state_dict"])
+    """The network a payload describes, with its weights loaded, in eval mode, on CPU.
+
+    A head-only file (``backbone_weights``) gets its backbone from the config's pretrained
+    weights (the file, the download cache, the earlier run), which must still be the ones
+    the trial was trained on.
+    """
+    if payload.get("backbone_weights") is None:
+        model = architecture_from_payload(payload)
+        model.load_state_dict(payload["state_dict"])
+        return model.eval()
+    from nasxfer.errors import NasxferError
+    from nasxfer.models.build import build_model
+    from nasxfer.models.weights import weights_digest
+
+    config = validate_config(payload["config"])
+    model = build_model(config.model, payload["in_channels"], len(payload["class_names"]))
+    if weights_digest(model.backbone) != payload["backbone_weights"]:
+        raise NasxferError(
+            f"model.backbone: the weights of {config.model.backbone.name} ({config.model.backbone.weights}) are not "
+            "the ones this head was trained on; restore them, or finetune the run (its final model holds every weight)"
+        )
+    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    if unexpected or any(not name.startswith(BACKBONE_PREFIX) for name in missing):
+        raise NasxferError(f"model file: its head does not fit {config.model.backbone.name}'s network")
     return model.eval()

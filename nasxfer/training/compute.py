@@ -82,3 +82,25 @@ def autocast(device_type: str, precision: Precision, cache_enabled: bool = True)
     if precision.dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device_type, dtype=precision.dtype, cache_enabled=cache_enabled)
+
+
+# A training step with fewer multiply-adds than this runs on one CPU thread: its operations
+# are too small to split, and waking a second thread for each costs more than it computes
+# (on a busy machine, many times more).
+ONE_THREAD_MACS = 2**24
+
+
+@contextlib.contextmanager
+def cpu_threads_for(step_macs: float, device: torch.device):
+    """Within the block, PyTorch's CPU operations run on one thread when a step of
+    ``step_macs`` multiply-adds on ``device`` is too small to share (``ONE_THREAD_MACS``);
+    the thread count is restored after. Elsewhere it changes nothing."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or step_macs >= ONE_THREAD_MACS or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -191,6 +191,7 @@ def fit(
     should_stop: Callable[[], bool] | None = None,
     stop_at_epoch: int | None = None,
     should_prune: Callable[[dict[str, float]], bool] | None = None,
+    checkpoint_seconds: float = 0.0,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` (default ``cfg.epochs``), validating after each epoch.
 
@@ -202,6 +203,12 @@ def fit(
     training state (see ``training_state``); when ``should_stop()`` then says so, fit
     raises ``TrainingInterrupted``. Passing that state back as ``resume`` continues
     exactly where it stopped: same weights, optimiser, schedule, RNG and data order.
+    ``checkpoint_seconds`` > 0 saves a checkpoint only once that long has passed since the
+    last one (or the start), and always where one is needed to continue: before stopping
+    at ``stop_at_epoch`` short of ``epochs`` and before raising ``TrainingInterrupted``.
+    Training that takes milliseconds an epoch (a head on cached features) would otherwise
+    spend more time writing checkpoints than training; a kill then costs it at most that
+    long, and any checkpoint resumes exactly.
 
     Ending early, normally (the result holds the epochs trained): ``stop_at_epoch`` trains
     only up to that epoch, with the learning-rate schedule of all ``epochs``, so that a
@@ -233,6 +240,14 @@ def fit(
             train_batches.set_epoch(first_epoch - 1)  # the loader's epochs count from 0
     step, graphed = _step_for(model, optimizer, precision, scaler, cfg, result)
     last = epochs if stop_at_epoch is None else min(stop_at_epoch, epochs)
+    saved_at = time.perf_counter()
+
+    def checkpoint(epoch: int) -> None:
+        nonlocal saved_at
+        if on_checkpoint is not None:
+            on_checkpoint(training_state(epoch, model, optimizer, scheduler, scaler, result), epoch)
+            saved_at = time.perf_counter()
+
     try:
         for epoch in range(first_epoch, last + 1):
             replays = graphed.replays if graphed is not None else 0
@@ -251,15 +266,20 @@ def fit(
                 val = evaluate(model, val_batches, num_classes, precision)
                 row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["f1"])
             result.curve.append(row)
-            if on_checkpoint is not None:
-                on_checkpoint(training_state(epoch, model, optimizer, scheduler, scaler, result), epoch)
+            saved = checkpoint_seconds <= 0 or time.perf_counter() - saved_at >= checkpoint_seconds
+            if saved:
+                checkpoint(epoch)
             if on_epoch is not None:
                 on_epoch(row)
             if epoch == last:
+                if not saved and last < epochs:  # a rung: a promotion continues from here
+                    checkpoint(epoch)
                 break
             if should_prune is not None and should_prune(row):
                 break
             if should_stop is not None and should_stop():
+                if not saved:
+                    checkpoint(epoch)
                 raise TrainingInterrupted(epoch)
     finally:
         if graphed is not None:

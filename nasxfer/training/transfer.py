@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nasxfer.features.head_training import fit_head_on_features
+from nasxfer.features.head_training import FeatureSource, fit_head_on_features
 from nasxfer.models.freezing import set_trainable_stages
 from nasxfer.training.fit import FitResult, fit
 
@@ -93,6 +93,7 @@ def fit_transfer(
     seed: int = 0,
     channels_last: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    features: FeatureSource | None = None,
     **control,
 ) -> tuple[FitResult, TransferReport]:
     """Run ``phases`` on ``network``; the curve continues its epoch count across phases.
@@ -104,6 +105,7 @@ def fit_transfer(
     ``stop_at_epoch``, ``should_prune``), for one phase (a search trial): it resumes from
     epoch checkpoints, stops at a scheduler's rung and is pruned like any trial.
     ``should_stop`` alone (the final training's early stopping) works across phases.
+    ``features`` is where cached phases find their features (``FeatureSource``).
     """
     if {k for k, v in control.items() if v is not None} - {"should_stop"} and len(phases) != 1:
         raise ValueError("resume, checkpoints, rungs and pruning apply to a one-phase transfer run")
@@ -122,7 +124,7 @@ def fit_transfer(
                 network, data, config, preprocess, device,
                 train_splits=train_splits, val_split=val_split, seed=seed, epochs=phase.epochs,
                 lr=phase.lr, warmup_epochs=phase.warmup_epochs, on_epoch=relay, channels_last=channels_last,
-                **control,
+                features=features, **control,
             )  # fmt: skip
             report.cached_phases.append(number)
             report.cache_status.update(use.status)

@@ -11,13 +11,23 @@ from __future__ import annotations
 from nasxfer.models.backbone_sources import backbone_configs
 
 
-def check_backbones(config) -> dict[str, list[dict]]:
-    """Build (and discard) each backbone ``config`` can use; raises the user's error if one
-    fails. Returns each backbone's stages (``Backbone.stage_summary``) by its description."""
+def check_backbones(config, keep: dict | None = None) -> dict[str, list[dict]]:
+    """Build each backbone ``config`` can use; raises the user's error if one fails.
+    Returns each backbone's stages (``Backbone.stage_summary``) by its description.
+
+    ``keep``: a dict that receives each built backbone under its settings' JSON
+    (``BackboneConfig.model_dump_json()``), for a search that builds each one once per run;
+    without it they are discarded. Built under a forked random state, like ``build_model``.
+    """
+    import torch
+
     from nasxfer.models.backbones import build_backbone
 
     stages = {}
     for settings in backbone_configs(config):
-        backbone = build_backbone(settings)
+        with torch.random.fork_rng(devices=[]):
+            backbone = build_backbone(settings)
         stages[backbone.description] = backbone.stage_summary()
+        if keep is not None:
+            keep[settings.model_dump_json()] = backbone
     return stages
