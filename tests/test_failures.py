@@ -18,11 +18,11 @@ def test_raise_and_nan_fail_their_trials_and_the_search_goes_on(tmp_path, tiny_c
 
     real_build = build.build_model
 
-    def flaky_build(cfg, in_channels, num_classes):
+    def flaky_build(cfg, in_channels, num_classes, **kwargs):
         ops = cfg.scratch.ops
         if ops[0] == "identity":
             raise RuntimeError("injected failure")
-        model = real_build(cfg, in_channels, num_classes)
+        model = real_build(cfg, in_channels, num_classes, **kwargs)
         if ops[0] == "mbconv_k3_e1":  # diverges: every output NaN
             model.register_forward_hook(lambda module, args, out: out * float("nan"))
         return model

@@ -233,6 +233,7 @@ def test_cv_transfer_trains_heads_on_cached_fold_features(write_config, runs_dir
     assert cli.invoke(app, ["search", str(write_config(config)), "-q"]).exit_code == 0
     store = resolve_run(runs_dir, "latest")
     first, second = store.history()
+    assert first.error is None, first.error
     assert first.metrics["folds"] == 2 and first.metrics["feature_cache"] == 1.0
     assert second.metrics["feature_cache_hits"] == 2  # the folds are the run's: the next trial reuses their features
     assert json.loads((store.trial_dir(2) / "feature_cache.json").read_text())["splits"] == {"train": "hit", "val": "hit"}

@@ -87,7 +87,8 @@ class FoldTraining:
         """The fold's head-only fast path, set up once: feature batches of its train and val
         (from the feature cache), so that each epoch trains the head alone on them. What
         ``features.head_training.fit_head_on_features`` does per call, kept across epochs."""
-        from nasxfer.features.cache import FeatureCache, weights_digest
+        from nasxfer.features.cache import FeatureCache
+        from nasxfer.models.weights import weights_digest
         from nasxfer.features.head_training import split_features
         from nasxfer.features.loader import FeatureLoader
         from nasxfer.models.heads import select_pooled

@@ -152,7 +152,8 @@ class Screener:
 
         key = config.model.backbone.model_dump_json()
         if key not in self._features:
-            from nasxfer.features.cache import FeatureCache, weights_digest
+            from nasxfer.features.cache import FeatureCache
+            from nasxfer.models.weights import weights_digest
             from nasxfer.features.head_training import split_features
 
             data = self._loaded(device)
