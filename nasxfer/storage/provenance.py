@@ -36,7 +36,7 @@ def collect_env(device_name: str = "auto", threads: str | int = "auto", loader_w
     import torch
 
     from nasxfer.training.compute import resolve_device
-    from nasxfer.training.threads import choose_threads
+    from nasxfer.training.threads import current_choice
 
     device = resolve_device(device_name)
     env: dict[str, Any] = {
@@ -49,7 +49,7 @@ def collect_env(device_name: str = "auto", threads: str | int = "auto", loader_w
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "cpu_threads": torch.get_num_threads(),
-        "threads": choose_threads(threads, loader_workers=loader_workers).to_dict(),
+        "threads": current_choice(threads, loader_workers).to_dict(),
         "git_revision": git_revision(),
         "command": sys.argv,
         "started": datetime.now().isoformat(timespec="seconds"),

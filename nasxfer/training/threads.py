@@ -132,24 +132,28 @@ def reserve_cpus(count: int | None) -> None:
     _reserved_cpus = None if count is None else max(1, int(count))
 
 
-def threads_for_trial(setting: str | int, loader_workers: int) -> ThreadChoice:
-    """``choose_threads`` for the trial about to start in this process, applied. Inside a
+def current_choice(setting: str | int, loader_workers: int) -> ThreadChoice:
+    """``choose_threads`` for the next trial in this process, not applied. Inside a
     reservation (``reserve_cpus``) auto takes the reservation; otherwise an auto choice is
-    re-measured at most every ``REMEASURE_SECONDS``."""
+    re-measured at most every ``REMEASURE_SECONDS``, so a run's ``env.json`` and its first
+    trial share one measurement."""
     global _last_auto
     if setting == "auto" and _reserved_cpus is not None:
         choice = choose_threads(_reserved_cpus, loader_workers=loader_workers)
-        choice = ThreadChoice("auto", choice.threads, choice.loader_workers, choice.usable_cpus, None, 1)
-    elif setting == "auto":
-        key = (loader_workers,)
-        now = time.monotonic()
-        if _last_auto is not None and _last_auto[1] == key and now - _last_auto[0] < REMEASURE_SECONDS:
-            choice = _last_auto[2]
-        else:
-            choice = choose_threads("auto", loader_workers=loader_workers)
-            _last_auto = (now, key, choice)
-    else:
-        choice = choose_threads(setting, loader_workers=loader_workers)
+        return ThreadChoice("auto", choice.threads, choice.loader_workers, choice.usable_cpus, None, 1)
+    if setting != "auto":
+        return choose_threads(setting, loader_workers=loader_workers)
+    now = time.monotonic()
+    if _last_auto is not None and _last_auto[1] == (loader_workers,) and now - _last_auto[0] < REMEASURE_SECONDS:
+        return _last_auto[2]
+    choice = choose_threads("auto", loader_workers=loader_workers)
+    _last_auto = (now, (loader_workers,), choice)
+    return choice
+
+
+def threads_for_trial(setting: str | int, loader_workers: int) -> ThreadChoice:
+    """``current_choice`` for the trial about to start, applied to this process."""
+    choice = current_choice(setting, loader_workers)
     apply_threads(choice)
     return choice
 
