@@ -21,6 +21,7 @@ from nasxfer.executors.choice import check_executor
 from nasxfer.storage.atomic import atomic_torch_save, sha256_file
 from nasxfer.executors.remote import WorkerLost
 from nasxfer.search.parallel import run_parallel_search
+from nasxfer.search.planning import trial_seed
 from nasxfer.progress.reporter import RecordingReporter, Reporter
 from nasxfer.search.outcome import StopRequest
 from nasxfer.search.runner import run_search
@@ -33,8 +34,9 @@ class ModelWritingEvaluator:
     """Scores a candidate by its ops and writes a small model.pt, as training would.
 
     ``together``: every trial waits until that many are inside ``evaluate`` at once (a
-    barrier that times out, failing the trial, if they never are). ``slow``: every call but
-    the first sleeps that long. ``fail``: the values whose trials raise.
+    barrier that times out, failing the trial, if they never are). ``slow``: every trial but
+    trial 1 (known by its seed, not by which thread reached the evaluator first) sleeps that
+    long. ``fail``: the values whose trials raise.
     """
 
     def __init__(self, together=1, slow=0.0, fail=lambda values: False):
@@ -46,7 +48,7 @@ class ModelWritingEvaluator:
     def evaluate(self, config, *, seed, trial_dir, values, on_epoch=None, **_):
         with self.lock:
             self.calls.append(values)
-            first = len(self.calls) == 1
+        first = seed == trial_seed(config, 1)
         if self.barrier is not None:
             self.barrier.wait(timeout=10)
         if self.slow and not first:
