@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -57,6 +58,34 @@ def test_busy_cpus_sees_a_spinning_neighbour():
         spinner.kill()
         spinner.wait()
     assert seen is not None and seen >= 0.5
+
+
+class _TwoReadings:
+    """A /proc/stat that reads ``first`` and then ``second``: one watch of busy_cpus."""
+
+    def __init__(self, first: str, second: str):
+        self.readings = [first, second]
+
+    def read_text(self) -> str:
+        return self.readings.pop(0)
+
+
+def _stat(user: int, nice: int, idle: int) -> str:
+    # Every CPU this process may use, each with the same jiffies: user nice system idle ...
+    lines = [f"cpu{i} {user} {nice} 0 {idle} 0 0 0 0" for i in sorted(os.sched_getaffinity(0))]
+    return "\n".join(["cpu 0 0 0 0 0 0 0 0", *lines]) + "\n"
+
+
+@pytest.mark.parametrize("own_niceness, expected", [(0, 0.0), (10, 1.0)])
+def test_niced_neighbours_count_only_when_we_are_niced_too(monkeypatch, own_niceness, expected):
+    # Over the watch, every CPU spends all its time on niced work. At normal priority that
+    # work yields to a trial's threads, so nothing is taken (it counted as busy: a niced
+    # background job halved auto's threads); run niced ourselves, it competes as an equal.
+    monkeypatch.setattr(os, "getpriority", lambda which, who: own_niceness)
+    stat = _TwoReadings(_stat(100, 0, 100), _stat(100, 200, 100))
+    cpus = len(os.sched_getaffinity(0))
+    seen = busy_cpus(0.05, stat=stat)  # asleep, so our own CPU time is ~0
+    assert seen == pytest.approx(expected * cpus, abs=0.2)
 
 
 def test_a_ray_reservation_is_what_auto_uses(monkeypatch):

@@ -74,16 +74,22 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
 def busy_cpus(seconds: float = WATCH_SECONDS, stat: Path = Path("/proc/stat")) -> float | None:
     """CPUs (of those this process may use) that other processes kept busy over the next
     ``seconds``: the busy time of those CPUs in ``/proc/stat``, less this process's own CPU
-    time. None where ``/proc/stat`` cannot be read."""
+    time. None where ``/proc/stat`` cannot be read.
+
+    Time spent by niced processes (``/proc/stat``'s ``nice`` column) does not count when this
+    process runs at normal priority: the scheduler gives a nice-19 job about 1.5 % of a core
+    beside ours, so a niced background job takes nothing from a trial's threads. Run niced
+    ourselves, niced neighbours compete as equals, and their time counts."""
     try:
         cpus = {f"cpu{i}" for i in os.sched_getaffinity(0)}
     except (AttributeError, OSError):
         cpus = None
-    before, own_before, wall_before = _cpu_times(stat, cpus), time.process_time(), time.monotonic()
+    count_niced = _own_niceness() > 0
+    before, own_before, wall_before = _cpu_times(stat, cpus, count_niced), time.process_time(), time.monotonic()
     if before is None:
         return None
     time.sleep(seconds)
-    after, own_after, wall_after = _cpu_times(stat, cpus), time.process_time(), time.monotonic()
+    after, own_after, wall_after = _cpu_times(stat, cpus, count_niced), time.process_time(), time.monotonic()
     if after is None:
         return None
     total = after[1] - before[1]
@@ -166,8 +172,16 @@ def apply_threads(choice: ThreadChoice) -> None:
         torch.set_num_threads(choice.threads)
 
 
-def _cpu_times(stat: Path, cpus: set[str] | None) -> tuple[int, int] | None:
-    """(busy, total) jiffies summed over ``cpus`` (every CPU when None) from ``/proc/stat``."""
+def _own_niceness() -> int:
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except (AttributeError, OSError):
+        return 0
+
+
+def _cpu_times(stat: Path, cpus: set[str] | None, count_niced: bool = True) -> tuple[int, int] | None:
+    """(busy, total) jiffies summed over ``cpus`` (every CPU when None) from ``/proc/stat``;
+    niced time counts as idle unless ``count_niced``."""
     try:
         lines = stat.read_text().splitlines()
     except OSError:
@@ -179,7 +193,7 @@ def _cpu_times(stat: Path, cpus: set[str] | None) -> tuple[int, int] | None:
         if not name.startswith("cpu") or name == "cpu" or (cpus is not None and name not in cpus):
             continue
         values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-        idle = values[3] + values[4]
+        idle = values[3] + values[4] + (0 if count_niced else values[1])
         busy += sum(values) - idle
         total += sum(values)
         found = True
