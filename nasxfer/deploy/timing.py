@@ -38,8 +38,12 @@ class Timing:
         return asdict(self)
 
     def better(self, other: "Timing") -> "Timing":
-        """The faster of two timings of the same model (a re-timing keeps the best figure)."""
-        return self if self.median_ms <= other.median_ms else other
+        """Two timings of the same model as one: the faster figure, flagged busy only when
+        both were (a clean re-timing clears the flag)."""
+        from dataclasses import replace
+
+        faster = self if self.median_ms <= other.median_ms else other
+        return replace(faster, busy=self.busy and other.busy)
 
 
 def time_interleaved(

@@ -48,7 +48,12 @@ def finetune_run(
     store.config()
     store.history()
     with store.lock():  # one writer: a search still running on this run is refused
-        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite, changes, trust_factory)
+        from nasxfer.final.retime import retime_trials
+
+        # --pick fastest times busy-flagged candidates again before it decides (final.retime).
+        retime = lambda records: retime_trials(store, records, trust_factory)  # noqa: E731
+        record = choose_trial(store, trial, pick, within, retime=retime)
+        return _finetune(store, record, epochs, on_epoch, seeds, overwrite, changes, trust_factory)
 
 
 def finetune_changes(overrides: Sequence[str]) -> dict[str, Any]:
