@@ -421,6 +421,13 @@ def finetune(
         f"test accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_f1']:.4f}",
         highlight=False,
     )
+    if metrics.get("distill"):
+        d = metrics["distill"]
+        teacher_acc = f", teacher test accuracy {d['teacher_test_accuracy']:.4f}" if d.get("teacher_test_accuracy") is not None else ""
+        console.print(
+            f"distilled from {d['teacher']} (T={d['temperature']:g}, alpha={d['alpha']:g}{teacher_acc}); "
+            f"teacher logits {d['teacher_logits']}", soft_wrap=True, highlight=False,
+        )  # fmt: skip
     if metrics.get("archived"):
         console.print(f"the earlier final model is kept in {store.path / metrics['archived']} (--overwrite replaces it)", highlight=False)
     if len(metrics["seeds"]) > 1:
