@@ -26,6 +26,11 @@ def write_onnx(module: torch.nn.Module, example: torch.Tensor, output: Path) -> 
         # mis-exports antialiased resizing, which transfer models use. It warns that it is
         # legacy; users cannot act on that, so it stays quiet.
         warnings.simplefilter("ignore", DeprecationWarning)
+        # Strided slices (a CIFAR ResNet's shortcut) are not constant-folded, and tracing turns
+        # shapes into constants (the input size is fixed and recorded beside the model): neither
+        # is something a user can act on, and a search exports every candidate.
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         path = Path(tmp) / output.name
         torch.onnx.export(
             module,
