@@ -108,3 +108,20 @@ def test_a_bad_teacher_is_one_line_and_writes_nothing(searched, teacher, message
     result = cli.invoke(app, ["finetune", "latest", "--epochs", "1", "--runs-dir", str(copy), "--set", f"finetune.distill.teacher={teacher}"])
     assert result.exit_code == 2 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1 and not (store.path / "final").exists()
+
+
+def test_the_teachers_logits_are_computed_once_per_image_across_seeds(searched):
+    from nasxfer.data.containers import Split
+    from nasxfer.final.distill import TeacherLogits, load_teacher
+    from nasxfer.config import DistillConfig
+
+    _, store = searched
+    teacher, _ = load_teacher(store, DistillConfig(teacher=1))
+    cache = TeacherLogits(teacher, torch.device("cpu"))
+    images = torch.randint(0, 255, (10, 3, 8, 8), dtype=torch.uint8)
+    first = Split(images[:7], torch.zeros(7, dtype=torch.long))
+    second = Split(images[3:], torch.zeros(7, dtype=torch.long))  # 4 images in common with the first
+    a, b = cache.for_split(first), cache.for_split(second)
+    assert cache.computed == 10 and torch.allclose(a[3:], b[:4])
+    with torch.no_grad():
+        assert torch.allclose(b, teacher(images[3:].float() / 255), atol=1e-5)

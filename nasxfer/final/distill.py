@@ -83,19 +83,46 @@ def teacher_accuracy(teacher, split, device) -> float | None:
     return float((predictions == split.labels).float().mean())
 
 
-def distillation_for(teacher, settings, train_split, augment, preprocess, device) -> tuple[Any, Any, str]:
+class TeacherLogits:
+    """The teacher's logits per training image, each image computed once per finetune.
+
+    Every seed's training split is a subset of the same pool (train+val less a holdout
+    carved per seed), so rows are kept by the image's bytes and a later seed computes only
+    the images no earlier one had."""
+
+    def __init__(self, teacher, device):
+        self.teacher, self.device = teacher.to(device).eval(), device
+        self.rows: dict[bytes, torch.Tensor] = {}
+        self.computed = 0  # images the teacher ran on (the tests read it)
+
+    def for_split(self, split) -> torch.Tensor:
+        import hashlib
+
+        flat = split.images.reshape(len(split), -1).numpy()
+        keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat]
+        missing = sorted({i for i, key in enumerate(keys) if key not in self.rows})
+        if missing:
+            fresh = teacher_logits(self.teacher, split.subset(missing), self.device)
+            self.rows.update({keys[i]: row for i, row in zip(missing, fresh)})
+            self.computed += len(missing)
+        if not keys:
+            return torch.zeros(0, len(self.teacher.class_names), device=self.device)
+        return torch.stack([self.rows[key] for key in keys])
+
+
+def distillation_for(teacher, settings, train_split, augment, preprocess, device, cache: TeacherLogits | None = None) -> tuple[Any, Any, str]:
     """``(loss_fn, split for the training loader, how the teacher's logits are computed)``.
 
     Without augmentation on an in-memory split the logits are computed once
-    (``CachedTeacher``, the loader then yields image indices); otherwise the teacher runs
-    on each batch as the student sees it (``BatchTeacher``), the student's normalisation
-    undone first so the teacher applies its own."""
+    (``CachedTeacher`` with rows from ``cache``, the loader then yields image indices);
+    otherwise the teacher runs on each batch as the student sees it (``BatchTeacher``), the
+    student's normalisation undone first so the teacher applies its own."""
     from nasxfer.training.distill import BatchTeacher, CachedTeacher, indexed_split
 
     teacher = teacher.to(device).eval()
     T, alpha = settings.temperature, settings.alpha
     if hasattr(train_split, "images") and not augment.active:
-        logits = teacher_logits(teacher, train_split, device)
+        logits = (cache or TeacherLogits(teacher, device)).for_split(train_split)
         loss = CachedTeacher(logits, train_split.labels.to(device), T, alpha)
         return loss, indexed_split(train_split), "computed once on the training images (no augmentation)"
     mean = torch.tensor(preprocess.mean, device=device).view(1, -1, 1, 1)

@@ -112,11 +112,16 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
             "teacher_test_accuracy": teacher_accuracy(teacher[0].to(device), data.test, device),
         }
 
+    teacher_cache = None
+    if teacher is not None:  # the teacher's logits on each training image, once for all the seeds
+        from nasxfer.final.distill import TeacherLogits
+
+        teacher_cache = TeacherLogits(teacher[0], device)
     runs = []
     for i in range(seeds):
         seed = config.seed + i
         relay = (lambda row, s=seed: on_epoch({**row, "seed": s})) if on_epoch and seeds > 1 else on_epoch
-        runs.append(_train_and_test(config, data, device, seed, epochs, relay, teacher[0] if teacher else None))
+        runs.append(_train_and_test(config, data, device, seed, epochs, relay, teacher_cache))
     if distilled is not None:
         distilled["teacher_logits"] = runs[0]["teacher_logits"]
     # The model kept is the first seed's (or, with finetune.ensemble, all of them as one):
@@ -203,7 +208,8 @@ def final_splits(config, data, seed: int):
 
 def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch, teacher=None) -> dict[str, Any]:
     """One final training (keeping the best epoch on the early-stopping set) and its test
-    metrics; with ``teacher`` (``finetune.distill``), distilled from it (``final.distill``)."""
+    metrics; with ``teacher`` (``finetune.distill``: a ``final.distill.TeacherLogits``),
+    distilled from it."""
     import hashlib
     from dataclasses import replace
 
@@ -226,7 +232,9 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch, teac
     if teacher is not None:
         from nasxfer.final.distill import distillation_for
 
-        loss_fn, loader_split, teacher_logits = distillation_for(teacher, settings.distill, train_split, augment, preprocess, device)
+        loss_fn, loader_split, teacher_logits = distillation_for(
+            teacher.teacher, settings.distill, train_split, augment, preprocess, device, cache=teacher
+        )
     train_batches = BatchLoader(loader_split, batch_size=batch_size, augment=augment, shuffle=True, seed=seed, **loader)
     stop_batches = BatchLoader(stop_split, batch_size=max(256, batch_size), **loader) if stop_split is not None else None
     warmup_epochs = settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1)
