@@ -421,6 +421,13 @@ def finetune(
         f"test accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_f1']:.4f}",
         highlight=False,
     )
+    if metrics.get("distill"):
+        d = metrics["distill"]
+        teacher_acc = f", teacher test accuracy {d['teacher_test_accuracy']:.4f}" if d.get("teacher_test_accuracy") is not None else ""
+        console.print(
+            f"distilled from {d['teacher']} (T={d['temperature']:g}, alpha={d['alpha']:g}{teacher_acc}); "
+            f"teacher logits {d['teacher_logits']}", soft_wrap=True, highlight=False,
+        )  # fmt: skip
     if metrics.get("archived"):
         console.print(f"the earlier final model is kept in {store.path / metrics['archived']} (--overwrite replaces it)", highlight=False)
     if len(metrics["seeds"]) > 1:
@@ -531,6 +538,11 @@ class ExportFormat(str, Enum):
     state_dict = "state_dict"
 
 
+class Quantize(str, Enum):
+    none = "none"
+    int8 = "int8"
+
+
 @app.command(cls=_Command)
 @_guard
 def export(
@@ -538,20 +550,43 @@ def export(
     format: ExportFormat = typer.Option(ExportFormat.torchscript, "--format", "-f", show_choices=False, help="torchscript, onnx or state_dict."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="runs/<id>/final/model.<ext>", help="File to write."),
     trial: Optional[int] = typer.Option(None, "--trial", help="Export this trial's model instead of the final one."),
+    quantize: Quantize = typer.Option(Quantize.none, "--quantize", show_choices=False, help="none, or int8 (with --format onnx): static post-training quantization, tested against the float model."),
+    calibration: int = typer.Option(300, "--calibration", min=1, help="--quantize int8: training images that calibrate the activation ranges."),
+    threads: int = typer.Option(1, "--threads", min=1, help="--quantize int8: ONNX Runtime threads for the latency figures."),
     runs_dir: Optional[Path] = RunsDir,
     trust_factory: bool = TrustFactory,
     no_verify: bool = NoVerify,
 ) -> None:
-    """Export the final (or a trial's) model with its preprocessing and class names."""
+    """Export the final (or a trial's) model with its preprocessing and class names.
+
+    --quantize int8 also writes the float and int8 test accuracy, their agreement, size
+    and ONNX Runtime CPU latency into the sidecar JSON and prints them in one line."""
     from nasxfer.final.export import SUFFIX, export_model
     from nasxfer.final.inference import load_classifier, model_file
     from nasxfer.storage.store import resolve_run
 
+    if quantize is Quantize.int8 and format is not ExportFormat.onnx:
+        _fail(
+            f"--quantize int8: only with --format onnx (int8 {format.value} would need PyTorch's eager/FX "
+            "quantization, which is deprecated); export with --format onnx --quantize int8 and run it in ONNX Runtime"
+        )
     store = resolve_run(_runs_dir(runs_dir), run_id)
     path, sha256, what = model_file(store, trial)
     classifier = load_classifier(path, sha256, trust_factory=trust_factory, verify=not no_verify)
+    source = f"run {store.run_id}, {what}"
+    if quantize is Quantize.int8:
+        from nasxfer.final.int8 import data_of, export_int8, summary_line
+
+        target = output or (path.parent / "model.int8.onnx")
+        data, seed = data_of(classifier)
+        report = export_int8(classifier, target, source, data, calibration=calibration, threads=threads, seed=seed)
+        console.print(f"exported {what} as int8 onnx: {target} (+ {target.name}.json)", soft_wrap=True, highlight=False)
+        console.print(summary_line(report), soft_wrap=True, highlight=False)
+        for note in report["notes"]:
+            console.print(f"note: {note}", soft_wrap=True, highlight=False)
+        return
     target = output or (path.parent / f"model{SUFFIX[format.value]}")
-    export_model(classifier, format.value, target, f"run {store.run_id}, {what}")
+    export_model(classifier, format.value, target, source)
     console.print(f"exported {what} as {format.value}: {target} (+ {target.name}.json)", soft_wrap=True, highlight=False)
 
 

@@ -130,3 +130,39 @@ def test_predict_with_nothing_readable_is_an_error(finetuned_run, tmp_path):
     runs, _ = finetuned_run
     result = cli.invoke(app, ["predict", "latest", str(tmp_path / "nope.png"), "--runs-dir", str(runs)])
     assert result.exit_code == 2 and "no readable image" in result.output
+
+
+def test_export_int8_reports_the_trade_beside_the_float_model(finetuned_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    runs, store = finetuned_run
+    target = tmp_path / "model.int8.onnx"
+    result = cli.invoke(
+        app, ["export", "latest", "--format", "onnx", "--quantize", "int8", "--calibration", "40", "-o", str(target), "--runs-dir", str(runs)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "model.int8.onnx.json").read_text())["quantization"]
+    test_images = json.loads((store.path / "final" / "metrics.json").read_text())["test_images"]
+    assert report["test_images"] == test_images and report["calibration_images"] == 40
+    assert report["int8"]["bytes"] == target.stat().st_size and report["float"]["bytes"] > 0  # a tiny graph can grow: QDQ nodes
+    assert report["runtime"] == {"name": "onnxruntime", "version": report["runtime"]["version"], "threads": 1, "batch_size": 1}
+    for part in ("float", "int8"):
+        latency = report[part]["latency"]
+        assert 0 < latency["median_ms"] <= latency["p90_ms"] and latency["rounds"] >= 5
+    # The quickstart-sized model keeps its predictions, or the export says by how much it does not.
+    if report["agreement"] < 0.99:
+        assert any("differ from float" in note for note in report["notes"]) and "differ from float" in result.output
+    print(result.output)
+    assert "int8: test accuracy" in result.output and "agreement" in result.output and "(float" in result.output
+    # The float test accuracy in ONNX Runtime is the final model's own (same weights, same test split).
+    assert report["float"]["test_accuracy"] == pytest.approx(json.loads((store.path / "final" / "metrics.json").read_text())["test_accuracy"])
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"images": np.random.rand(2, 3, 8, 8).astype(np.float32)})[0].shape == (2, 3)
+
+
+def test_export_int8_torchscript_is_refused_in_one_line(finetuned_run, tmp_path):
+    runs, _ = finetuned_run
+    result = cli.invoke(app, ["export", "latest", "--quantize", "int8", "-o", str(tmp_path / "m.ts"), "--runs-dir", str(runs)])
+    assert result.exit_code == 2 and "--quantize int8: only with --format onnx" in result.output
+    assert not (tmp_path / "m.ts").exists()

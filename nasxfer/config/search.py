@@ -147,10 +147,27 @@ class Constraints(Strict):
 
 
 class LatencyConfig(Strict):
-    device: Literal["trial", "cpu"] = Field("trial", description="Where latency is measured: trial (the trial's training device) or cpu.")
+    """How a candidate's latency is measured: as a PyTorch module (``runtime: torch``) or as
+    it will be deployed (``runtime: onnxruntime``: exported to ONNX, quantized with
+    ``quantize: int8``, run by ONNX Runtime on the CPU on ``threads`` threads). Either way
+    the passes are timed in ``rounds`` short rounds and ``latency_ms`` is the smallest
+    round median (``deploy.timing``), robust to a busy machine; a timing whose rounds
+    disagree is flagged (``latency_busy``) and timed again."""
+
+    runtime: Literal["torch", "onnxruntime"] = Field("torch", description="What runs the timed passes: torch (the PyTorch module, on search.latency.device) or onnxruntime (the network exported to ONNX, on the CPU, as deployed; timings cached per architecture in the journal).")
+    device: Literal["trial", "cpu"] = Field("trial", description="runtime torch: where latency is measured: trial (the trial's training device) or cpu. onnxruntime always times on the CPU.")
+    threads: int = Field(1, ge=1, le=256, description="runtime onnxruntime: the session's threads (intra-op); fix it to what the deployment target has.")
+    quantize: Literal["none", "int8"] = Field("none", description="runtime onnxruntime: int8 times the network after static int8 quantization (as nasxfer export --quantize int8 writes it); none times it in float32.")
     batch_size: int = Field(1, ge=1, le=4096, description="Images per timed forward pass.")
-    warmup: int = Field(3, ge=0, le=1000, description="Untimed forward passes before timing.")
-    repeats: int = Field(10, ge=1, le=10_000, description="Timed forward passes; latency_ms is their median, latency_p90_ms their 90th percentile.")
+    warmup: int = Field(3, ge=0, le=1000, description="Untimed forward passes before each round.")
+    repeats: int = Field(10, ge=1, le=10_000, description="Timed forward passes per round; latency_p90_ms is the 90th percentile of the fastest round's.")
+    rounds: int = Field(3, ge=1, le=100, description="Rounds of repeats timed passes; latency_ms is the smallest round median (a busy spell slows some rounds, not the machine's best).")
+
+    @model_validator(mode="after")
+    def _quantize_needs_onnxruntime(self) -> LatencyConfig:
+        if self.quantize != "none" and self.runtime != "onnxruntime":
+            raise ValueError("quantize: int8 latency is measured in ONNX Runtime; set search.latency.runtime: onnxruntime")
+        return self
 
 
 class SchedulerConfig(Strict):

@@ -63,6 +63,31 @@ class TrainConfig(Strict):
         return self
 
 
+class DistillConfig(Strict):
+    """Knowledge distillation into the final model (Hinton et al., 2015): it learns from a
+    teacher's softened logits and the labels, ``alpha * T^2 * KL(teacher_T || student_T) +
+    (1 - alpha) * cross_entropy``. The teacher's logits are computed once on the training
+    images when the final training has no augmentation, else on each augmented batch the
+    student sees (``nasxfer.training.distill``). The student must be a from-scratch network."""
+
+    teacher: int | str = Field(description="The teacher: a trial number of this run, run:<id> (that run's final model, else its best trial's), or the path of a nasxfer model file (.pt).")
+    temperature: float = Field(4.0, gt=0, le=100, description="Softmax temperature T of the soft targets (Hinton et al. use 1 to 20; higher is softer).")
+    alpha: float = Field(0.9, ge=0, le=1, description="Weight of the soft-target term; 1 - alpha weighs the labels' cross-entropy.")
+
+    @field_validator("teacher")
+    @classmethod
+    def _teacher_form(cls, teacher: int | str) -> int | str:
+        if isinstance(teacher, bool):
+            raise ValueError("a trial number, run:<id> or a model file path")
+        if isinstance(teacher, int) and teacher < 0:
+            raise ValueError(f"trial numbers start at 1, got {teacher}")
+        if isinstance(teacher, str) and teacher.strip().isdigit():
+            return int(teacher)
+        if isinstance(teacher, str) and teacher.startswith("run:") and not teacher[4:].strip():
+            raise ValueError("run: needs a run id, e.g. run:myrun-20260101-120000")
+        return teacher
+
+
 class FinetuneConfig(Strict):
     """How ``nasxfer finetune`` retrains the winner; unset fields follow ``train``.
 
@@ -91,6 +116,7 @@ class FinetuneConfig(Strict):
     seeds: int = Field(1, ge=1, le=100, description="Train this many times (seeds seed, seed+1, ...) and report the test mean and std; the first seed's model is kept.")
     ensemble: bool = Field(False, description="With seeds above 1: keep all the trainings as one model that averages their logits (tested, saved and exported as one); false keeps the first seed's model.")
     compile: bool = Field(False, description="torch.compile the final model (never done per trial: compiling costs minutes).")
+    distill: DistillConfig | None = Field(None, description="Knowledge distillation from a teacher (a trial, run:<id> or a model file) into the final model; null trains on the labels alone.")
 
     @field_validator("unfreeze", mode="before")
     @classmethod

@@ -43,6 +43,21 @@ class TrainingEvaluator:
         self._digests: dict[tuple[str, str, bool], str] = {}
         self._feature_cache = None
         self._cost_cache = None
+        self._deployed = None
+
+    def use_journal(self, store) -> None:
+        """Journal deployed timings into ``store`` (the run, its lock held) and reuse those
+        it already holds (``evaluation.deployed``): a resumed search re-times nothing."""
+        self.deployed.use_journal(store.events(), store.append)
+
+    @property
+    def deployed(self):
+        """Deployed timings by architecture key (``evaluation.deployed.DeployedTimings``)."""
+        if self._deployed is None:
+            from nasxfer.evaluation.deployed import DeployedTimings
+
+            self._deployed = DeployedTimings()
+        return self._deployed
 
     def prepare(self, config: Config) -> None:
         """Load the data before the run starts: a bad path fails before a run folder exists."""
@@ -292,7 +307,9 @@ class TrainingEvaluator:
         self, model, config: Config, data, preprocess, device, weights: str | None = None, channels_last: bool = False
     ) -> dict[str, float]:
         """Params, FLOPs, latency and step memory of the untrained network; raises
-        ``CandidateRejected`` when they break ``search.constraints``.
+        ``CandidateRejected`` when they break ``search.constraints``. With
+        ``search.latency.runtime: onnxruntime`` the latency is the deployed one
+        (``evaluation.deployed``), timed once per architecture.
 
         With ``weights`` (the digest of a fully frozen backbone) the backbone's part is
         measured once per run and machine and only the head's per trial
@@ -311,6 +328,11 @@ class TrainingEvaluator:
                 costs = frozen_backbone_costs(model, shape, device, search, batch, self.cost_cache, weights, channels_last)
             else:
                 costs = candidate_costs(model, shape, device, search, batch)
+        if search.latency.runtime == "onnxruntime":  # latency as deployed: exported, in ONNX Runtime on the CPU
+            from nasxfer.evaluation.deployed import architecture_key
+
+            key = architecture_key(config.model.model_dump(mode="json"), shape, len(data.class_names), search.latency)
+            costs.update(self.deployed.latency(model, key, shape, search.latency))
         reason = broken_constraint(costs, config.search.constraints)
         if reason:
             raise CandidateRejected(reason, costs)

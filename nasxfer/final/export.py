@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from nasxfer.deploy.onnx_graph import write_onnx
 from nasxfer.errors import NasxferError
 from nasxfer.storage.atomic import atomic_write_bytes, atomic_write_json
 from nasxfer.final.inference import Classifier
@@ -58,7 +59,7 @@ def export_model(classifier: Classifier, fmt: str, output: Path, source: str) ->
     if fmt == "torchscript":
         _write_torchscript(classifier, example, output, sidecar)
     elif fmt == "onnx":
-        _write_onnx(classifier, example, output)
+        write_onnx(classifier, example, output)
     else:
         payload = {"state_dict": classifier.network.state_dict(), "nasxfer": json.dumps(sidecar)}
         import io
@@ -84,32 +85,6 @@ def _write_torchscript(classifier: Classifier, example: torch.Tensor, output: Pa
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer, _extra_files={"nasxfer.json": json.dumps(sidecar)})
     atomic_write_bytes(output, buffer.getvalue())
-
-
-def _write_onnx(classifier: Classifier, example: torch.Tensor, output: Path) -> None:
-    try:
-        import onnx  # noqa: F401  (torch's exporter needs it; say so plainly when it is missing)
-    except ImportError:
-        raise NasxferError("--format onnx: the onnx package is not installed (pip install 'nasxfer[onnx]')") from None
-    import tempfile
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output.parent) as tmp, warnings.catch_warnings():
-        # The TorchScript-based exporter: the torch.export-based one (dynamo=True) still
-        # mis-exports antialiased resizing, which transfer models use. It warns that it is
-        # legacy; users cannot act on that, so it stays quiet.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        path = Path(tmp) / output.name
-        torch.onnx.export(
-            classifier,
-            (example,),
-            str(path),
-            input_names=["images"],
-            output_names=["logits"],
-            dynamic_axes={"images": {0: "N"}, "logits": {0: "N"}},
-            dynamo=False,
-        )
-        atomic_write_bytes(output, path.read_bytes())
 
 
 def load_torchscript(path: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:

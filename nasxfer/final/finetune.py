@@ -48,7 +48,12 @@ def finetune_run(
     store.config()
     store.history()
     with store.lock():  # one writer: a search still running on this run is refused
-        return _finetune(store, choose_trial(store, trial, pick, within), epochs, on_epoch, seeds, overwrite, changes, trust_factory)
+        from nasxfer.final.retime import retime_trials
+
+        # --pick fastest times busy-flagged candidates again before it decides (final.retime).
+        retime = lambda records: retime_trials(store, records, trust_factory)  # noqa: E731
+        record = choose_trial(store, trial, pick, within, retime=retime)
+        return _finetune(store, record, epochs, on_epoch, seeds, overwrite, changes, trust_factory)
 
 
 def finetune_changes(overrides: Sequence[str]) -> dict[str, Any]:
@@ -82,15 +87,43 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     seeds = seeds or settings.seeds
     if settings.ensemble and seeds < 2:
         raise NasxferError("finetune.ensemble: an ensemble needs at least 2 trainings; pass --seeds K (K >= 2) or set finetune.seeds")
+    if settings.distill is not None and config.model.kind == "transfer":
+        raise NasxferError(
+            "finetune.distill: the student must be a from-scratch network (model.kind: scratch); "
+            "a transfer model can be the teacher (finetune.distill.teacher)"
+        )
     device = resolve_device(config.train.device)
     started = time.perf_counter()
-    data = load_dataset(config.data, seed=config.seed, device=device)
+    teacher = None
+    if settings.distill is not None:  # found and checked before any data is loaded or trained
+        from nasxfer.final.distill import load_teacher
 
+        teacher = load_teacher(store, settings.distill, trust_factory)
+    data = load_dataset(config.data, seed=config.seed, device=device)
+    distilled = None
+    if teacher is not None:
+        from nasxfer.final.distill import check_teacher, teacher_accuracy
+
+        check_teacher(teacher[0], data)
+        distilled = {
+            "teacher": teacher[1],
+            "temperature": settings.distill.temperature,
+            "alpha": settings.distill.alpha,
+            "teacher_test_accuracy": teacher_accuracy(teacher[0].to(device), data.test, device),
+        }
+
+    teacher_cache = None
+    if teacher is not None:  # the teacher's logits on each training image, once for all the seeds
+        from nasxfer.final.distill import TeacherLogits
+
+        teacher_cache = TeacherLogits(teacher[0], device)
     runs = []
     for i in range(seeds):
         seed = config.seed + i
         relay = (lambda row, s=seed: on_epoch({**row, "seed": s})) if on_epoch and seeds > 1 else on_epoch
-        runs.append(_train_and_test(config, data, device, seed, epochs, relay))
+        runs.append(_train_and_test(config, data, device, seed, epochs, relay, teacher_cache))
+    if distilled is not None:
+        distilled["teacher_logits"] = runs[0]["teacher_logits"]
     # The model kept is the first seed's (or, with finetune.ensemble, all of them as one):
     # choosing among seeds by their test score would leak the test split into the choice.
     kept = runs[0]
@@ -138,6 +171,7 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
         "ensemble": len(runs) if settings.ensemble else None,
         "seconds": time.perf_counter() - started,
     }
+    metrics["distill"] = distilled
     metrics["phases"] = kept["phases"]
     metrics["training"] = phases_text(kept["phases"])
     metrics["archived"] = archived
@@ -172,8 +206,10 @@ def final_splits(config, data, seed: int):
     return subset_of(pool, keep), subset_of(pool, held), "holdout"
 
 
-def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> dict[str, Any]:
-    """One final training (keeping the best epoch on the early-stopping set) and its test metrics."""
+def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch, teacher=None) -> dict[str, Any]:
+    """One final training (keeping the best epoch on the early-stopping set) and its test
+    metrics; with ``teacher`` (``finetune.distill``: a ``final.distill.TeacherLogits``),
+    distilled from it."""
     import hashlib
     from dataclasses import replace
 
@@ -191,9 +227,15 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
     loader = dict(device=device, preprocess=preprocess, channels_last=channels_last, num_workers=threads.loader_workers)
 
     train_split, stop_split, stopping = final_splits(config, data, seed)
-    train_batches = BatchLoader(
-        train_split, batch_size=batch_size, augment=augment_for(config.data, data), shuffle=True, seed=seed, **loader
-    )
+    augment = augment_for(config.data, data)
+    loss_fn, loader_split, teacher_logits = None, train_split, None
+    if teacher is not None:
+        from nasxfer.final.distill import distillation_for
+
+        loss_fn, loader_split, teacher_logits = distillation_for(
+            teacher.teacher, settings.distill, train_split, augment, preprocess, device, cache=teacher
+        )
+    train_batches = BatchLoader(loader_split, batch_size=batch_size, augment=augment, shuffle=True, seed=seed, **loader)
     stop_batches = BatchLoader(stop_split, batch_size=max(256, batch_size), **loader) if stop_split is not None else None
     warmup_epochs = settings.warmup_epochs if settings.warmup_epochs is not None else min(config.train.warmup_epochs, epochs - 1)
     transfer, best = None, _BestEpoch(settings.patience)
@@ -230,7 +272,7 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
             fit_result = fit(
                 trained, train_batches, stop_batches, config.train, len(data.class_names),
                 epochs=epochs, lr=settings.lr, warmup_epochs=warmup_epochs, on_epoch=each_epoch,
-                should_stop=best.should_stop,
+                should_stop=best.should_stop, loss_fn=loss_fn,
             )  # fmt: skip
     except TrainingInterrupted:  # early stopping: patience ran out
         fit_result = None
@@ -249,6 +291,7 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch) -> d
         "train_images": len(train_split),
         "transfer": transfer,
         "phases": phases,
+        "teacher_logits": teacher_logits,
     }
 
 

@@ -44,11 +44,17 @@ class Classifier(nn.Module):
         self.register_buffer("grey", torch.tensor(_GREY_WEIGHTS).view(1, 3, 1, 1))
         self.metadata = {k: payload.get(k) for k in ("candidate", "class_names", "in_channels", "image_size", "preprocess")}
         self.metadata["resize"] = self.resize
+        # The resolved config the network was trained with: what finds its data again (int8 calibration, testing).
+        self.trained_config: dict[str, Any] | None = payload.get("config")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images
         if self.model_size is not None and tuple(x.shape[-2:]) != self.model_size:
-            x = F.interpolate(x, size=self.model_size, mode="bilinear", align_corners=False, antialias=True)
+            # Antialiasing changes only a shrink (enlarging, the usual case, gives the same
+            # pixels without it), and ONNX's exporter has no antialiased resize: use it only
+            # where it matters, so that a model which enlarges its input exports to ONNX.
+            shrinks = any(want < have for want, have in zip(self.model_size, x.shape[-2:]))
+            x = F.interpolate(x, size=self.model_size, mode="bilinear", align_corners=False, antialias=shrinks)
         if self.in_channels == 1 and self.model_channels == 3:
             x = x.expand(-1, 3, -1, -1)
         elif self.in_channels == 3 and self.model_channels == 1:

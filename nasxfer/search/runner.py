@@ -107,6 +107,8 @@ def run_search(
         if config_changes:
             store.rewrite_config(config, config_changes)  # the next resume keeps the new budget
         history = store.history()
+        # Deployed timings go into the journal, and a resume reuses those already there.
+        getattr(evaluator, "use_journal", lambda _store: None)(store)
         spent_before = store.spent_seconds()
         started = time.monotonic()
 

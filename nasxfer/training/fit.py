@@ -73,6 +73,10 @@ class EpochStats:
     seconds: float
 
 
+#: A training loss in place of the cross-entropy: ``(logits, inputs, targets) -> loss``.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -80,17 +84,20 @@ def train_step(
     scaler: torch.amp.GradScaler | None = None,
     label_smoothing: float = 0.0,
     autocast_cache: bool = True,
+    loss_fn: LossFn | None = None,
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """One optimisation step on a batch, ``(x, y) -> loss`` (the scheduler is the caller's).
 
     ``autocast_cache=False`` is for a step that is captured into a CUDA graph: autocast's
     cache of cast weights would otherwise hold tensors from outside the graph.
+    ``loss_fn(logits, x, y)`` replaces the cross-entropy (``training.distill``).
     """
     device_type = next(model.parameters()).device.type
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with autocast(device_type, precision, autocast_cache):
-            loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing) if loss_fn is None else loss_fn(logits, x, y)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -192,6 +199,7 @@ def fit(
     stop_at_epoch: int | None = None,
     should_prune: Callable[[dict[str, float]], bool] | None = None,
     checkpoint_seconds: float = 0.0,
+    loss_fn: LossFn | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` (default ``cfg.epochs``), validating after each epoch.
 
@@ -219,6 +227,9 @@ def fit(
     CUDA graphs (``cfg.cuda_graphs``): where ``cuda_graphs.ineligible`` allows, the step is
     captured once and replayed (see ``nasxfer.training.cuda_graphs``); ``result.cuda_graphs`` says
     whether it was, and each curve row then counts its ``graphed_steps``.
+
+    ``loss_fn(logits, x, y)`` trains on another loss than the cross-entropy with
+    ``cfg.label_smoothing`` (knowledge distillation, ``training.distill``); it trains eagerly.
     """
     epochs = cfg.epochs if epochs is None else epochs
     warmup_epochs = cfg.warmup_epochs if warmup_epochs is None else warmup_epochs
@@ -238,7 +249,11 @@ def fit(
         first_epoch = _restore(resume, model, optimizer, scheduler, scaler, result)
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(first_epoch - 1)  # the loader's epochs count from 0
-    step, graphed = _step_for(model, optimizer, precision, scaler, cfg, result)
+    if loss_fn is None:
+        step, graphed = _step_for(model, optimizer, precision, scaler, cfg, result)
+    else:  # a loss of the caller's: eager (a CUDA graph would capture its teacher too)
+        step, graphed = train_step(model, optimizer, precision, scaler, loss_fn=loss_fn), None
+        result.cuda_graphs = "eager: a custom training loss"
     last = epochs if stop_at_epoch is None else min(stop_at_epoch, epochs)
     saved_at = time.perf_counter()
 
