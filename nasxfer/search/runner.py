@@ -25,11 +25,9 @@ from nasxfer.search.planning import create_planner, strategy_for
 from nasxfer.search.screened import check_screen
 from nasxfer.search.space import SearchSpace
 from nasxfer.search.data_notice import report_data
-from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
 from nasxfer.search.trial import TrialRecord, epochs_trained, merge_record
-from nasxfer.search.trial_run import run_trial
+from nasxfer.search.loop import run_planned_trials
 from nasxfer.storage.faults import crash_point
-from nasxfer.storage.run_status import STOPPED_BY_REQUEST
 from nasxfer.storage.store import RunStore
 
 
@@ -125,30 +123,9 @@ def run_search(
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
         reporter.search_started(store.run_id, config, space, resumed=len(history))
         report_data(store, reporter, evaluator)
-        interrupted = False
-
-        while True:
-            stop_reason = time_budget_spent(config, elapsed())
-            if stop_reason:
-                break
-            if stop.requested:
-                stop_reason, interrupted = STOPPED_BY_REQUEST, True
-                break
-            if pending is not None:
-                plan, pending = pending, None
-            else:
-                plan = planner.next(history, record, elapsed())
-            if plan is None:
-                stop_reason = planner.stop_reason
-                break
-            trial = run_trial(config, store, evaluator, plan, reporter, stop, prune)
-            if trial is None:  # stopped mid-trial; its checkpoint is journalled
-                stop_reason, interrupted = STOPPED_BY_REQUEST, True
-                break
-            record(trial)
-            stop_reason = too_many_in_a_row(config, history)
-            if stop_reason:
-                break
+        stop_reason, interrupted = run_planned_trials(
+            config, store, evaluator, planner, history, record, reporter, stop, elapsed, pending=pending, prune=prune
+        )
 
         best = objective.best(history)
         epochs = epochs_trained(history)
