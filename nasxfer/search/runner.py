@@ -42,6 +42,10 @@ def check_search_setup(config: Config) -> SearchSpace:
     create_scheduler(config, objective)
     create_pruner(config, objective)
     check_screen(config)
+    if config.search.one_shot is not None:
+        from nasxfer.evaluation.supernet import supernet_choices
+
+        supernet_choices(config)  # a space the supernet cannot hold fails before a run folder exists
     from nasxfer.executors.choice import check_executor
 
     check_executor(config)  # executor: ray without Ray installed fails here, before a run folder exists
@@ -123,9 +127,16 @@ def run_search(
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
         reporter.search_started(store.run_id, config, space, resumed=len(history))
         report_data(store, reporter, evaluator)
-        stop_reason, interrupted = run_planned_trials(
-            config, store, evaluator, planner, history, record, reporter, stop, elapsed, pending=pending, prune=prune
-        )
+        if config.search.one_shot is not None:  # supernet, supernet-scored search, retraining: nasxfer.search.one_shot
+            from nasxfer.search.one_shot import run_one_shot
+
+            stop_reason, interrupted = run_one_shot(
+                config, store, evaluator, planner, history, record, reporter, stop, elapsed, pending=pending
+            )
+        else:
+            stop_reason, interrupted = run_planned_trials(
+                config, store, evaluator, planner, history, record, reporter, stop, elapsed, pending=pending, prune=prune
+            )
 
         best = objective.best(history)
         epochs = epochs_trained(history)

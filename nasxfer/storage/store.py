@@ -256,6 +256,11 @@ class RunStore:
     def checkpoints(self, number: int) -> TrialCheckpoints:
         return TrialCheckpoints(self, number)
 
+    def supernet_checkpoints(self) -> TrialCheckpoints:
+        """A one-shot search's supernet training state per epoch (``supernet/``, journalled as
+        ``supernet_checkpoint``); the last epoch's is the trained supernet, so it is kept."""
+        return TrialCheckpoints(self, 0, folder=self.path / "supernet", event="supernet_checkpoint")
+
     # ----------------------------------------------------------------- writing
 
     def append(self, event: str, **fields: Any) -> None:
@@ -316,16 +321,17 @@ class TrialCheckpoints:
     checkpoint is intact. A file whose checksum does not match is treated as missing.
     """
 
-    def __init__(self, store: RunStore, number: int):
+    def __init__(self, store: RunStore, number: int, folder: Path | None = None, event: str = "checkpoint"):
         self.store = store
         self.number = number
-        self.folder = store.trial_dir(number)
+        self.folder = store.trial_dir(number) if folder is None else folder
+        self.event = event  # the journal event of each save; the supernet's are its own (RunStore.supernet_checkpoints)
 
     def save(self, state: dict[str, Any], epoch: int) -> None:
         path = self.folder / f"checkpoint-e{epoch:04d}.pt"
         with storage_errors(self.store.path):
             digest = atomic_torch_save(path, state)
-        self.store.append("checkpoint", number=self.number, epoch=epoch, file=path.name, sha256=digest)
+        self.store.append(self.event, number=self.number, epoch=epoch, file=path.name, sha256=digest)
         for old in self.folder.glob("checkpoint-e*.pt"):
             if old != path:
                 old.unlink(missing_ok=True)
@@ -335,7 +341,7 @@ class TrialCheckpoints:
         import torch
 
         recorded = [
-            e for e in self.store.events() if e.get("event") == "checkpoint" and e.get("number") == self.number
+            e for e in self.store.events() if e.get("event") == self.event and e.get("number") == self.number
         ]
         for event in reversed(recorded):
             path = self.folder / event["file"]
@@ -370,9 +376,12 @@ def leaderboard_rows(history: list[TrialRecord], objectives: ObjectiveSpec | Seq
     # search.cv: the primary metric's standard error beside it, and which trials tie with the best.
     has_se = any(primary.standard_error(r) is not None for r in history)
     tied = primary.tied_with_best(history) if has_se else set()
+    scored = any(r.fidelity is not None for r in history)  # a one-shot search: say which trials trained
     rows = []
     for rank, record in leaderboard(history, objectives):
         row: dict[str, Any] = {"rank": rank or "", "trial": record.number, "state": record.state.value}
+        if scored:
+            row["fidelity"] = record.fidelity or "trained"
         if len(objectives) > 1:
             row["pareto_front"] = fronts[record.number][0] if record.number in fronts else ""
         row.update({m: record.metrics.get(m, "") for m in metrics})
