@@ -71,6 +71,11 @@ class SupernetEvaluator:
         self._recalibration: list = []
         self._val: list = []
 
+    @property
+    def data(self):
+        """The data the supernet trained on (None before ``train``)."""
+        return self._data
+
     def prepare(self, config: Config) -> None:
         """Check, before a run exists, that the space has a supernet."""
         supernet_choices(config)
