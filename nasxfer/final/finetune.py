@@ -114,7 +114,7 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
 
     teacher_cache = None
     if teacher is not None:  # the teacher's logits on each training image, once for all the seeds
-        from nasxfer.final.distill import TeacherLogits
+        from nasxfer.training.distill import TeacherLogits
 
         teacher_cache = TeacherLogits(teacher[0], device)
     runs = []
@@ -230,7 +230,7 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch, teac
     augment = augment_for(config.data, data)
     loss_fn, loader_split, teacher_logits = None, train_split, None
     if teacher is not None:
-        from nasxfer.final.distill import distillation_for
+        from nasxfer.training.distill import distillation_for
 
         loss_fn, loader_split, teacher_logits = distillation_for(
             teacher.teacher, settings.distill, train_split, augment, preprocess, device, cache=teacher
