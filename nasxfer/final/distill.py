@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from nasxfer.errors import NasxferError
-from nasxfer.training.distill import teacher_logits
+from nasxfer.training.distill import teacher_fits, teacher_logits
 
 FIELD = "finetune.distill.teacher"
 
@@ -47,13 +47,7 @@ def load_teacher(store, settings, trust_factory: bool = False):
 
 def check_teacher(teacher, data) -> None:
     """A teacher must know the student's classes, in order, and take its images."""
-    if list(teacher.class_names) != list(data.class_names):
-        raise NasxferError(
-            f"{FIELD}: the teacher's classes {teacher.class_names[:5]} are not the student's {list(data.class_names)[:5]} "
-            "(same names, same order); distil from a model trained on the same data"
-        )
-    if teacher.in_channels != data.channels:
-        raise NasxferError(f"{FIELD}: the teacher takes {teacher.in_channels}-channel images, the data has {data.channels}")
+    teacher_fits(teacher, data, FIELD)
 
 
 @torch.no_grad()

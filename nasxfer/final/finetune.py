@@ -82,6 +82,9 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     config = store.config().apply({**record.applied_values, **(changes or {})})
     if trust_factory:
         config = config.apply({"model.backbone.trust_factory": True})
+    if config.finetune.distill is None and config.search.distill is not None:
+        # The search's trials distilled from a teacher: the final model does too, unless told otherwise.
+        config = config.apply({"finetune.distill": config.search.distill.model_dump()})
     settings = config.finetune
     epochs = epochs or settings.epochs
     seeds = seeds or settings.seeds

@@ -141,3 +141,17 @@ def distillation_for(teacher, settings, train_split, augment, preprocess, device
     loss = BatchTeacher(lambda x: _teach(teacher, (x.float() * std + mean).clamp(0, 1)), T, alpha)
     why = "augmentation is on" if augment.active else "the training images are streamed"
     return loss, train_split, f"computed on each training batch as the student sees it ({why})"
+
+
+def teacher_fits(teacher, data, field: str) -> None:
+    """A teacher (a ``Classifier``) must know the student's classes, in order, and take its
+    images; a ``NasxferError`` naming ``field`` otherwise."""
+    from nasxfer.errors import NasxferError
+
+    if list(teacher.class_names) != list(data.class_names):
+        raise NasxferError(
+            f"{field}: the teacher's classes {teacher.class_names[:5]} are not the student's {list(data.class_names)[:5]} "
+            "(same names, same order); distil from a model trained on the same data"
+        )
+    if teacher.in_channels != data.channels:
+        raise NasxferError(f"{field}: the teacher takes {teacher.in_channels}-channel images, the data has {data.channels}")
