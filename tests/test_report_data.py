@@ -43,9 +43,10 @@ SCHEMA = {
     "curves": list,
     "final": (dict, type(None)),
     "screen": (dict, type(None)),  # with search.screen (tests/test_screen_cli.py)
+    "one_shot": (dict, type(None)),  # with search.one_shot (tests/test_one_shot.py)
 }
 LEADERBOARD_ROW = {
-    "rank", "trial", "state", "pareto_front", "metric", "metric_se", "tied_with_best", "val_accuracy", "val_f1", "params", "flops",
+    "rank", "trial", "state", "fidelity", "pareto_front", "metric", "metric_se", "tied_with_best", "val_accuracy", "val_f1", "params", "flops",
     "latency_ms", "memory_mb", "images_per_second", "seconds_per_epoch", "seconds", "values", "error",
     "epochs", "reason", "backbone",
 }

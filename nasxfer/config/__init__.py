@@ -27,7 +27,7 @@ Where each part lives (import every name from ``nasxfer.config`` itself):
 # rebinding the name here changes nothing.
 from nasxfer.config.base import Strict, stage_count
 from nasxfer.config.data import MAX_SYNTHETIC_BYTES, DataConfig, SyntheticData
-from nasxfer.config.experiment import Config, ExecutorConfig, OutputConfig, load_config, validate_config
+from nasxfer.config.experiment import ONE_SHOT_PATHS, Config, ExecutorConfig, OutputConfig, load_config, validate_config
 from nasxfer.config.messages import format_validation_error, known_name, unknown_key_message
 from nasxfer.config.model import BackboneConfig, HeadConfig, ModelConfig, ScratchConfig, TransferTraining
 from nasxfer.config.overrides import parse_override, set_path
@@ -39,6 +39,7 @@ from nasxfer.config.search import (
     EvaluatorConfig,
     LatencyConfig,
     Objective,
+    OneShotConfig,
     PrunerConfig,
     SchedulerConfig,
     SearchConfig,
@@ -56,7 +57,7 @@ __all__ = [
     "DataConfig", "SyntheticData",
     "ModelConfig", "ScratchConfig", "BackboneConfig", "HeadConfig", "TransferTraining",
     "SearchConfig", "Dimension", "StrategyConfig", "EvaluatorConfig", "Budget", "Objective",
-    "Constraints", "LatencyConfig", "SchedulerConfig", "PrunerConfig", "WarmStartConfig",
+    "Constraints", "LatencyConfig", "SchedulerConfig", "PrunerConfig", "WarmStartConfig", "OneShotConfig", "ONE_SHOT_PATHS",
     "TrainConfig", "FinetuneConfig", "DistillConfig", "SearchDistillConfig", "OutputConfig", "ExecutorConfig", "Strict",
     # YAML, overrides, messages
     "safe_load_yaml", "read_yaml_mapping", "parse_override", "set_path", "format_validation_error",

@@ -77,6 +77,10 @@ class ExecutorConfig(Strict):
         return self
 
 
+#: The fields a one-shot search may vary: what a supernet path chooses.
+ONE_SHOT_PATHS = ("model.scratch.ops", "model.scratch.stem_channels")
+
+
 class Config(Strict):
     """A whole experiment, as one YAML file of these sections; every key is optional."""
 
@@ -106,6 +110,24 @@ class Config(Strict):
                     f"search.space.{path}: the model has no backbone, so this is unused "
                     "(set model.backbone.name to transfer from a pretrained network)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _one_shot_searches_architectures(self) -> Config:
+        # A supernet shares weights between architectures of one from-scratch space; it has
+        # nothing to say about a backbone or a training setting.
+        if self.search.one_shot is None:
+            return self
+        if self.model.kind != "scratch":
+            raise ValueError("search.one_shot: a supernet needs model.scratch (remove model.backbone, or search.one_shot)")
+        for path in self.search.space:
+            if path not in ONE_SHOT_PATHS:
+                raise ValueError(
+                    f"search.space.{path}: a supernet scores architectures, not this field; with search.one_shot "
+                    f"search only {' and '.join(ONE_SHOT_PATHS)} (set {path} to a fixed value)"
+                )
+        if self.executor.name != "local":
+            raise ValueError("search.one_shot: runs in the search's own process; set executor.name: local")
         return self
 
     @model_validator(mode="after")

@@ -240,6 +240,27 @@ class CrossValidation(Strict):
         return self.folds * self.repeats
 
 
+class OneShotConfig(Strict):
+    """Weight-sharing search, single-path one-shot (SPOS, Guo et al., 2020): three phases.
+
+    1. One supernet holding every architecture of the space trains for ``epochs``, one path
+       (an op per layer, a stem width) sampled per step by ``sampler``; checkpointed per epoch.
+    2. The strategy searches the space with no training: a candidate is scored by its path's
+       inherited weights, after its batch-norm statistics are recalibrated on
+       ``bn_recalibration_batches`` training batches (trials journalled with
+       ``fidelity: supernet``; ``search.budget`` bounds this phase).
+    3. The ``retrain_top`` best candidates train from scratch as ordinary trials.
+
+    Needs ``model.scratch`` and searches architectures only: ``model.scratch.ops`` and
+    ``model.scratch.stem_channels`` (see ``nasxfer.search.one_shot``).
+    """
+
+    epochs: int = Field(10, ge=1, le=10_000, description="Epochs of supernet training (phase 1), with train's optimizer, lr, batch size and schedule; each step trains one sampled path.")
+    sampler: Literal["uniform"] = Field("uniform", description="How phase 1 picks the path of each step: uniform (every op of every layer, and every stem width, equally likely).")
+    bn_recalibration_batches: int = Field(4, ge=0, le=10_000, description="Training batches each candidate's batch-norm statistics are recomputed on before it is scored (phase 2); 0 keeps the supernet's running statistics.")
+    retrain_top: int = Field(3, ge=0, le=1000, description="How many of the best supernet-scored candidates train from scratch as ordinary trials (phase 3).")
+
+
 class SearchConfig(Strict):
     strategy: StrategyConfig = Field(StrategyConfig(), description="How candidates are proposed: the strategy's name and its options.")
     evaluator: EvaluatorConfig = Field(EvaluatorConfig(), description="How trials are evaluated: trained for real, or looked up in a results table.")
@@ -257,6 +278,7 @@ class SearchConfig(Strict):
     warm_start: WarmStartConfig | None = Field(None, description="Train an earlier run's best candidates first; a run id alone is short for {run: <run-id>}.")
     screen: ScreenConfig | None = Field(None, description="Training-free screening: score sample candidates untrained and train the keep best first; null: no screening.")
     cv: CrossValidation | None = Field(None, description="Cross-validated trials: each trial trains on folds of train+val and reports the fold mean and its standard error; an integer is short for {folds: N}. null: one train/val split.")
+    one_shot: OneShotConfig | None = Field(None, description="Weight-sharing search (single-path one-shot): train one supernet, score candidates with its weights (search.budget bounds them), retrain the retrain_top best from scratch. null: every trial trains on its own.")
     distill: SearchDistillConfig | None = Field(None, description="Knowledge distillation in every trial from a teacher (run:<id> or a model file), loaded once per run; trials are still ranked by their own validation accuracy, and finetune distils from the same teacher unless finetune.distill is set. null: trials train on the labels alone.")
 
     @model_validator(mode="after")
@@ -267,6 +289,25 @@ class SearchConfig(Strict):
             raise ValueError("distill: a table lookup trains nothing to distil into; remove search.distill or search.evaluator.table")
         if self.distill is not None and self.cv is not None:
             raise ValueError("distill: cross-validated trials (search.cv) cannot distil yet; remove search.distill or search.cv")
+        if self.distill is not None and self.one_shot is not None:
+            raise ValueError("distill: a one-shot search scores a supernet's paths, not students trained alone; remove search.distill or search.one_shot")
+        return self
+
+    @model_validator(mode="after")
+    def _one_shot_alone(self) -> SearchConfig:
+        if self.one_shot is None:
+            return self
+        # Each of these decides how long a trial trains or where its number comes from; a
+        # supernet score has no epochs, folds or table entry.
+        clashes = {
+            "evaluator.table": self.evaluator.table is not None,
+            "cv": self.cv is not None,
+            "scheduler": self.scheduler is not None,
+            "pruner": self.pruner is not None,
+        }
+        for name, clash in clashes.items():
+            if clash:
+                raise ValueError(f"one_shot: search.{name} cannot be combined with a supernet search; remove one of them")
         return self
 
     @model_validator(mode="before")

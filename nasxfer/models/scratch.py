@@ -15,6 +15,22 @@ from nasxfer.config import ScratchConfig
 from nasxfer.models.ops import build_op, conv_bn
 
 
+def init_weights(network: nn.Module) -> None:
+    """The initialisation of every from-scratch network (and of the supernet that holds them)."""
+    # The usual ImageNet-style init (as in torchvision's MobileNetV2): keeps activation
+    # variance stable through ReLU nets trained from scratch, and a near-zero classifier
+    # starts every class at the same logit.
+    for m in network.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
 class ScratchNetwork(nn.Module):
     """Stem, searched stages, 1x1 head conv + pool (``features``) and a linear ``classifier``."""
 
@@ -43,21 +59,7 @@ class ScratchNetwork(nn.Module):
         )
         self.classifier = nn.Linear(cfg.head_channels, num_classes)
         self.num_features = cfg.head_channels
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # The usual ImageNet-style init (as in torchvision's MobileNetV2): keeps activation
-        # variance stable through ReLU nets trained from scratch, and a near-zero classifier
-        # starts every class at the same logit.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``[N, C, H, W]`` -> pooled features ``[N, num_features]``."""

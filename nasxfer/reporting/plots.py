@@ -105,6 +105,18 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
                 _png(screen_figure(report)),
             )
         )
+    one_shot = report.get("one_shot")
+    if one_shot and one_shot["points"]:
+        plots.append(
+            Plot(
+                "one_shot",
+                f"Supernet score against standalone {metric}",
+                f"Each retrained candidate: its {metric} on the supernet's shared weights (x) and trained on its own (y). "
+                "Kendall's τ near 1: the supernet ordered them as standalone training did; the supernet's numbers are "
+                "lower than standalone ones, so only the order matters.",
+                _png(one_shot_figure(report)),
+            )
+        )
     if report["curves"]:
         plots.append(
             Plot(
@@ -211,6 +223,21 @@ def screen_figure(report: dict[str, Any]) -> Figure:
         ax.set_title(f"{name}: Spearman ρ = {rho:.2f}" if rho is not None else f"{name}: too few trials for ρ", fontsize="medium")
         ax.set(xlabel=name, ylabel=report["objective"]["metric"])
         ax.grid(alpha=0.3)
+    return figure
+
+
+def one_shot_figure(report: dict[str, Any]) -> Figure:
+    section = report["one_shot"]
+    metric = report["objective"]["metric"]
+    figure, ax = _figure(1, 1, (5, 4))
+    points = [p for p in section["points"] if p["supernet"] is not None and p["standalone"] is not None]
+    ax.scatter([p["supernet"] for p in points], [p["standalone"] for p in points], s=18, color=TRIAL_COLOR, zorder=2)
+    for p in points:
+        ax.annotate(str(p["trial"]), (p["supernet"], p["standalone"]), fontsize="x-small", xytext=(3, 3), textcoords="offset points")
+    tau = section["kendall_tau"]
+    ax.set_title(f"Kendall τ = {tau:.2f}" if tau is not None else "too few retrained candidates for τ", fontsize="medium")
+    ax.set(xlabel=f"supernet {metric}", ylabel=f"standalone {metric}")
+    ax.grid(alpha=0.3)
     return figure
 
 

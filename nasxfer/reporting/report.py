@@ -17,6 +17,7 @@ from nasxfer.storage.provenance import device_text
 from nasxfer.search.pareto import pareto_rank
 from nasxfer.search.ranking import leaderboard
 from nasxfer.reporting.importance import parameter_importance
+from nasxfer.reporting.one_shot import one_shot_section
 from nasxfer.reporting.screening import screen_section
 from nasxfer.search.objectives import objective_of, objectives_of
 from nasxfer.storage.run_status import run_status
@@ -67,6 +68,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
             "rank": ranks[r.number],
             "trial": r.number,
             "state": r.state.value,
+            "fidelity": r.fidelity,
             "pareto_front": fronts[r.number][0] if r.number in fronts else None,
             "epochs": r.epochs_reached,
             "backbone": backbone_of(config, r.values),
@@ -134,6 +136,7 @@ def build_report(store: RunStore, top: int | None = None) -> dict[str, Any]:
         ],
         "final": None if final is None else {k: final[k] for k in FINAL_KEYS if k in final},
         "screen": screen_section(events, history, objective),
+        "one_shot": one_shot_section(events, history, objective),
     }
 
 
@@ -214,6 +217,8 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
         lines += [f"- {name}: {(_fmt_int if name in ('params', 'flops') else value_text)(metrics[name])}"
                   for name in BEST_METRICS if metrics.get(name) is not None]
         lines += [f"- `{k}`: `{short_value(v)}`" for k, v in report["best"]["values"].items()]
+    if report.get("one_shot"):
+        lines += ["", *one_shot_markdown(report["one_shot"], metric)]
     if report["importance"]:
         lines += ["", "## Parameter importance (fANOVA)", "", "| parameter | importance |", "|---|---|"]
         lines += [f"| `{row['dimension']}` | {row['importance']:.2f} |" for row in report["importance"]]
@@ -222,6 +227,27 @@ def render_markdown(report: dict[str, Any], plots: list[tuple[str, str]] = ()) -
         for title, filename in plots:
             lines += [f"### {title}", "", f"![{title}]({filename})", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def one_shot_markdown(section: dict[str, Any], metric: str) -> list[str]:
+    """The one-shot section's lines: the supernet's cost, then supernet score against standalone."""
+    supernet = section["supernet"] or {}
+    tau, rho = section["kendall_tau"], section["spearman"]
+    lines = [
+        "## One-shot: supernet score against standalone training",
+        "",
+        f"- supernet: {supernet.get('paths')} architectures, {supernet.get('epochs')} epochs "
+        f"({supernet.get('images')} training images, {_fmt_seconds(supernet.get('train_seconds'))} s); "
+        f"{section['scored']} candidates scored in {section['scoring_seconds']:.1f} s",
+        f"- rank correlation over the {len(section['points'])} retrained: Kendall τ "
+        f"{'n/a (under 3)' if tau is None else f'{tau:.2f}'}, Spearman ρ {'n/a' if rho is None else f'{rho:.2f}'}",
+    ]
+    if section["points"]:
+        lines += ["", f"| trial | supernet {metric} | standalone {metric} | values |", "|---|---|---|---|"]
+        for p in section["points"]:
+            values = ", ".join(f"{k}={short_value(v)}" for k, v in p["values"].items()).replace("|", "\\|")
+            lines.append(f"| {p['trial']} | {value_text(p['supernet'])} | {value_text(p['standalone'])} | {values} |")
+    return lines
 
 
 def leaderboard_table(report: dict[str, Any]):

@@ -31,9 +31,12 @@ def leaderboard_rows(history: list[TrialRecord], objectives: ObjectiveSpec | Seq
     # search.cv: the primary metric's standard error beside it, and which trials tie with the best.
     has_se = any(primary.standard_error(r) is not None for r in history)
     tied = primary.tied_with_best(history) if has_se else set()
+    scored = any(r.fidelity is not None for r in history)  # a one-shot search: say which trials trained
     rows = []
     for rank, record in leaderboard(history, objectives):
         row: dict[str, Any] = {"rank": rank or "", "trial": record.number, "state": record.state.value}
+        if scored:
+            row["fidelity"] = record.fidelity or "trained"
         if len(objectives) > 1:
             row["pareto_front"] = fronts[record.number][0] if record.number in fronts else ""
         row.update({m: record.metrics.get(m, "") for m in metrics})

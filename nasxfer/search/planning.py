@@ -100,15 +100,17 @@ class Planner:
             if candidate is None:
                 self.exhausted = True  # ask again: the scheduler may still have promotions to make
                 continue
-            plan = PlannedTrial(
-                self.next_number, candidate, self.seed_of(self.next_number), epochs=step.epochs, bracket=step.bracket
-            )
-            self.next_number += 1
-            self.store.append(
-                "trial_started", number=plan.number, key=candidate.key, values=candidate.as_dict(), seed=plan.seed,
-                elapsed=elapsed, **_schedule_fields(plan),
-            )
-            return plan
+            return self.start(candidate, elapsed, epochs=step.epochs, bracket=step.bracket)
+
+    def start(self, candidate: Candidate, elapsed: float, epochs: int | None = None, bracket: int | None = None) -> PlannedTrial:
+        """``candidate`` as the run's next trial, journalled as started (its number and seed the run's next)."""
+        plan = PlannedTrial(self.next_number, candidate, self.seed_of(self.next_number), epochs=epochs, bracket=bracket)
+        self.next_number += 1
+        self.store.append(
+            "trial_started", number=plan.number, key=candidate.key, values=candidate.as_dict(), seed=plan.seed,
+            elapsed=elapsed, **_schedule_fields(plan),
+        )
+        return plan
 
     def _can_start_new(self, history: Sequence[TrialRecord]) -> bool:
         budget = self.config.search.budget.trials

@@ -25,11 +25,9 @@ from nasxfer.search.planning import create_planner, strategy_for
 from nasxfer.search.screened import check_screen
 from nasxfer.search.space import SearchSpace
 from nasxfer.search.data_notice import report_data
-from nasxfer.search.stopping import time_budget_spent, too_many_in_a_row
 from nasxfer.search.trial import TrialRecord, epochs_trained, merge_record
-from nasxfer.search.trial_run import run_trial
+from nasxfer.search.loop import run_planned_trials
 from nasxfer.storage.faults import crash_point
-from nasxfer.storage.run_status import STOPPED_BY_REQUEST
 from nasxfer.storage.store import RunStore
 
 
@@ -44,6 +42,10 @@ def check_search_setup(config: Config) -> SearchSpace:
     create_scheduler(config, objective)
     create_pruner(config, objective)
     check_screen(config)
+    if config.search.one_shot is not None:
+        from nasxfer.evaluation.supernet import supernet_choices
+
+        supernet_choices(config)  # a space the supernet cannot hold fails before a run folder exists
     from nasxfer.executors.choice import check_executor
 
     check_executor(config)  # executor: ray without Ray installed fails here, before a run folder exists
@@ -127,30 +129,16 @@ def run_search(
         store.append("search_started", resumed_trials=len(history), elapsed=elapsed())
         reporter.search_started(store.run_id, config, space, resumed=len(history))
         report_data(store, reporter, evaluator)
-        interrupted = False
+        if config.search.one_shot is not None:  # supernet, supernet-scored search, retraining: nasxfer.search.one_shot
+            from nasxfer.search.one_shot import run_one_shot
 
-        while True:
-            stop_reason = time_budget_spent(config, elapsed())
-            if stop_reason:
-                break
-            if stop.requested:
-                stop_reason, interrupted = STOPPED_BY_REQUEST, True
-                break
-            if pending is not None:
-                plan, pending = pending, None
-            else:
-                plan = planner.next(history, record, elapsed())
-            if plan is None:
-                stop_reason = planner.stop_reason
-                break
-            trial = run_trial(config, store, evaluator, plan, reporter, stop, prune)
-            if trial is None:  # stopped mid-trial; its checkpoint is journalled
-                stop_reason, interrupted = STOPPED_BY_REQUEST, True
-                break
-            record(trial)
-            stop_reason = too_many_in_a_row(config, history)
-            if stop_reason:
-                break
+            stop_reason, interrupted = run_one_shot(
+                config, store, evaluator, planner, history, record, reporter, stop, elapsed, pending=pending
+            )
+        else:
+            stop_reason, interrupted = run_planned_trials(
+                config, store, evaluator, planner, history, record, reporter, stop, elapsed, pending=pending, prune=prune
+            )
 
         best = objective.best(history)
         epochs = epochs_trained(history)

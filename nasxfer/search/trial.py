@@ -41,6 +41,9 @@ class TrialRecord:
     # out-of-memory retry halved to. Kept apart from ``values`` so the candidate's key and
     # the search space stay as the strategy proposed them.
     overrides: dict[str, Any] = field(default_factory=dict)
+    # How the metrics were obtained when not by training the candidate: "supernet" (scored
+    # with a one-shot supernet's shared weights, ``search.one_shot``). None: trained.
+    fidelity: str | None = None
 
     @property
     def applied_values(self) -> dict[str, Any]:
@@ -57,6 +60,8 @@ class TrialRecord:
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)
         row["state"] = self.state.value
+        if self.fidelity is None:
+            del row["fidelity"]  # a trained trial's record reads as it always has
         return row
 
     @classmethod
@@ -148,8 +153,11 @@ class ObjectiveSpec:
         return {r.number for r in history if r.state is TrialState.COMPLETE and (self.score(r) or -math.inf) >= floor - 1e-12}
 
     def rank_key(self, record: TrialRecord) -> tuple:
-        """Larger is better: complete first, then more epochs reached, then the score, then the earlier trial."""
-        complete = record.state is TrialState.COMPLETE
+        """Larger is better: complete first, then more epochs reached, then the score, then the earlier trial.
+
+        A supernet-scored trial (``fidelity``) trained nothing of its own: it ranks after every
+        trained one, as a trial of 0 epochs, and among its kind by its score."""
+        complete = record.state is TrialState.COMPLETE and record.fidelity is None
         return (complete, 0 if complete else record.epochs_reached, self.score(record), -record.number)
 
     def best(self, history: Sequence[TrialRecord]) -> TrialRecord | None:

@@ -255,6 +255,11 @@ class RunStore:
     def checkpoints(self, number: int) -> TrialCheckpoints:
         return TrialCheckpoints(self, number)
 
+    def supernet_checkpoints(self) -> TrialCheckpoints:
+        """A one-shot search's supernet training state per epoch (``supernet/``, journalled as
+        ``supernet_checkpoint``); the last epoch's is the trained supernet, so it is kept."""
+        return TrialCheckpoints(self, 0, folder=self.path / "supernet", event="supernet_checkpoint")
+
     # ----------------------------------------------------------------- writing
 
     def append(self, event: str, **fields: Any) -> None:
@@ -315,16 +320,17 @@ class TrialCheckpoints:
     checkpoint is intact. A file whose checksum does not match is treated as missing.
     """
 
-    def __init__(self, store: RunStore, number: int):
+    def __init__(self, store: RunStore, number: int, folder: Path | None = None, event: str = "checkpoint"):
         self.store = store
         self.number = number
-        self.folder = store.trial_dir(number)
+        self.folder = store.trial_dir(number) if folder is None else folder
+        self.event = event  # the journal event of each save; the supernet's are its own (RunStore.supernet_checkpoints)
 
     def save(self, state: dict[str, Any], epoch: int) -> None:
         path = self.folder / f"checkpoint-e{epoch:04d}.pt"
         with storage_errors(self.store.path):
             digest = atomic_torch_save(path, state)
-        self.store.append("checkpoint", number=self.number, epoch=epoch, file=path.name, sha256=digest)
+        self.store.append(self.event, number=self.number, epoch=epoch, file=path.name, sha256=digest)
         for old in self.folder.glob("checkpoint-e*.pt"):
             if old != path:
                 old.unlink(missing_ok=True)
@@ -334,7 +340,7 @@ class TrialCheckpoints:
         import torch
 
         recorded = [
-            e for e in self.store.events() if e.get("event") == "checkpoint" and e.get("number") == self.number
+            e for e in self.store.events() if e.get("event") == self.event and e.get("number") == self.number
         ]
         for event in reversed(recorded):
             path = self.folder / event["file"]
