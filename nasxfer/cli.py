@@ -328,6 +328,10 @@ def search(
     check_before_run(cfg, _runs_dir(runs_dir), resumed=resume is not None)
     evaluator = make_evaluator(cfg)
     evaluator.prepare(cfg)  # a bad data path fails here
+    if cfg.search.distill is not None:  # the teacher, loaded once for every trial (a bad one fails here too)
+        from nasxfer.search.teacher import attach_teacher
+
+        attach_teacher(evaluator, cfg, _runs_dir(runs_dir), trust_factory, events=list(store.events()) if resume is not None else ())
     if resume is None:
         from nasxfer.storage.provenance import collect_env
 

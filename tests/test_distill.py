@@ -112,7 +112,8 @@ def test_a_bad_teacher_is_one_line_and_writes_nothing(searched, teacher, message
 
 def test_the_teachers_logits_are_computed_once_per_image_across_seeds(searched):
     from nasxfer.data.containers import Split
-    from nasxfer.final.distill import TeacherLogits, load_teacher
+    from nasxfer.final.distill import load_teacher
+    from nasxfer.training.distill import TeacherLogits
     from nasxfer.config import DistillConfig
 
     _, store = searched

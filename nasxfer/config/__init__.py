@@ -47,7 +47,7 @@ from nasxfer.config.search import (
     WarmStartConfig,
     freeze_choice,
 )
-from nasxfer.config.training import DistillConfig, FinetuneConfig, TrainConfig
+from nasxfer.config.training import DistillConfig, FinetuneConfig, SearchDistillConfig, TrainConfig
 from nasxfer.config.yaml_io import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, Yaml12Loader, read_yaml_mapping, safe_load_yaml, too_many_nodes
 
 __all__ = [
@@ -58,7 +58,7 @@ __all__ = [
     "ModelConfig", "ScratchConfig", "BackboneConfig", "HeadConfig", "TransferTraining",
     "SearchConfig", "Dimension", "StrategyConfig", "EvaluatorConfig", "Budget", "Objective",
     "Constraints", "LatencyConfig", "SchedulerConfig", "PrunerConfig", "WarmStartConfig", "OneShotConfig", "ONE_SHOT_PATHS",
-    "TrainConfig", "FinetuneConfig", "DistillConfig", "OutputConfig", "ExecutorConfig", "Strict",
+    "TrainConfig", "FinetuneConfig", "DistillConfig", "SearchDistillConfig", "OutputConfig", "ExecutorConfig", "Strict",
     # YAML, overrides, messages
     "safe_load_yaml", "read_yaml_mapping", "parse_override", "set_path", "format_validation_error",
     # limits and names

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from nasxfer.config.base import Strict
 from nasxfer.config.messages import known_name
 from nasxfer.config.screen import ScreenConfig
+from nasxfer.config.training import SearchDistillConfig
 
 
 class Dimension(Strict):
@@ -278,11 +279,18 @@ class SearchConfig(Strict):
     screen: ScreenConfig | None = Field(None, description="Training-free screening: score sample candidates untrained and train the keep best first; null: no screening.")
     cv: CrossValidation | None = Field(None, description="Cross-validated trials: each trial trains on folds of train+val and reports the fold mean and its standard error; an integer is short for {folds: N}. null: one train/val split.")
     one_shot: OneShotConfig | None = Field(None, description="Weight-sharing search (single-path one-shot): train one supernet, score candidates with its weights (search.budget bounds them), retrain the retrain_top best from scratch. null: every trial trains on its own.")
+    distill: SearchDistillConfig | None = Field(None, description="Knowledge distillation in every trial from a teacher (run:<id> or a model file), loaded once per run; trials are still ranked by their own validation accuracy, and finetune distils from the same teacher unless finetune.distill is set. null: trials train on the labels alone.")
 
     @model_validator(mode="after")
     def _cv_needs_training(self) -> SearchConfig:
         if self.cv is not None and self.evaluator.table is not None:
             raise ValueError("cv: a table lookup trains nothing, so it has no folds; remove search.cv or search.evaluator.table")
+        if self.distill is not None and self.evaluator.table is not None:
+            raise ValueError("distill: a table lookup trains nothing to distil into; remove search.distill or search.evaluator.table")
+        if self.distill is not None and self.cv is not None:
+            raise ValueError("distill: cross-validated trials (search.cv) cannot distil yet; remove search.distill or search.cv")
+        if self.distill is not None and self.one_shot is not None:
+            raise ValueError("distill: a one-shot search scores a supernet's paths, not students trained alone; remove search.distill or search.one_shot")
         return self
 
     @model_validator(mode="after")

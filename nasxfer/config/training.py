@@ -88,6 +88,27 @@ class DistillConfig(Strict):
         return teacher
 
 
+class SearchDistillConfig(DistillConfig):
+    """Knowledge distillation in every trial of the search (``search.distill``): each
+    candidate trains against the teacher's soft targets and the labels, as the final model
+    does with ``finetune.distill``, and is still ranked by its own validation accuracy (the
+    student that distils best is not always the one that trains best alone). The teacher is
+    loaded once per run; ``finetune`` distils from it too unless ``finetune.distill`` is set.
+    The students must be from-scratch networks."""
+
+    teacher: int | str = Field(description="The teacher: run:<id> (that run's final model, else its best trial's) or the path of a nasxfer model file (.pt); a trial number has no meaning before the search has trials.")
+
+    @field_validator("teacher")
+    @classmethod
+    def _no_trial_number(cls, teacher: int | str) -> int | str:
+        if isinstance(teacher, int):
+            raise ValueError(
+                f"a trial number ({teacher}) names no model before the search has trials; give run:<id> or a model file "
+                "(finetune.distill.teacher can be a trial of this run)"
+            )
+        return teacher
+
+
 class FinetuneConfig(Strict):
     """How ``nasxfer finetune`` retrains the winner; unset fields follow ``train``.
 
@@ -116,7 +137,7 @@ class FinetuneConfig(Strict):
     seeds: int = Field(1, ge=1, le=100, description="Train this many times (seeds seed, seed+1, ...) and report the test mean and std; the first seed's model is kept.")
     ensemble: bool = Field(False, description="With seeds above 1: keep all the trainings as one model that averages their logits (tested, saved and exported as one); false keeps the first seed's model.")
     compile: bool = Field(False, description="torch.compile the final model (never done per trial: compiling costs minutes).")
-    distill: DistillConfig | None = Field(None, description="Knowledge distillation from a teacher (a trial, run:<id> or a model file) into the final model; null trains on the labels alone.")
+    distill: DistillConfig | None = Field(None, description="Knowledge distillation from a teacher (a trial, run:<id> or a model file) into the final model; null: the search's teacher when search.distill is set, else the labels alone.")
 
     @field_validator("unfreeze", mode="before")
     @classmethod

@@ -44,11 +44,51 @@ class TrainingEvaluator:
         self._feature_cache = None
         self._cost_cache = None
         self._deployed = None
+        self._teacher = None  # search.distill: (Classifier, settings, description, sha256, path)
+        self._teacher_logits: dict[str, Any] = {}  # device -> training.distill.TeacherLogits
 
     def use_journal(self, store) -> None:
         """Journal deployed timings into ``store`` (the run, its lock held) and reuse those
-        it already holds (``evaluation.deployed``): a resumed search re-times nothing."""
+        it already holds (``evaluation.deployed``): a resumed search re-times nothing.
+        With a teacher (``search.distill``) the journal names it once."""
         self.deployed.use_journal(store.events(), store.append)
+        if self._teacher is not None:
+            from nasxfer.search.teacher import journal_teacher
+
+            _, settings, description, sha256, path = self._teacher
+            journal_teacher(store.events(), store.append, description, sha256, path, settings)
+
+    def distill_from(self, teacher, settings, description: str, sha256: str, path) -> None:
+        """Distil every trial from ``teacher`` (a ``Classifier``, loaded once per run from the
+        model file ``path`` by ``search.teacher.attach_teacher``) with ``settings``'
+        temperature and alpha."""
+        self._teacher = (teacher.eval(), settings, description, sha256, path)
+        self._teacher_logits.clear()
+
+    @property
+    def teacher_images_computed(self) -> int:
+        """Training images the teacher has run on so far (its logits are reused after)."""
+        return sum(cache.computed for cache in self._teacher_logits.values())
+
+    def distillation(self, config: Config, train_split, augment, preprocess, device):
+        """``(loss_fn, split for the training loader)``: without a teacher the labels'
+        cross-entropy and the split itself; with one ``training.distill.distillation_for``,
+        the teacher's logits on each training image computed once per run and device
+        (no augmentation) or on each augmented batch."""
+        if self._teacher is None:
+            return None, train_split
+        if config.model.kind == "transfer":  # search.teacher refuses these before the run
+            from nasxfer.errors import NasxferError
+
+            raise NasxferError("search.distill: a transfer network cannot be the student (model.kind: scratch)")
+        from nasxfer.training.distill import TeacherLogits, distillation_for
+
+        teacher, settings = self._teacher[0], self._teacher[1]
+        if str(device) not in self._teacher_logits:
+            self._teacher_logits[str(device)] = TeacherLogits(teacher, device)
+        cache = self._teacher_logits[str(device)]
+        loss_fn, split, _how = distillation_for(cache.teacher, settings, train_split, augment, preprocess, device, cache=cache)
+        return loss_fn, split
 
     @property
     def deployed(self):
@@ -221,12 +261,14 @@ class TrainingEvaluator:
         # A frozen backbone's weights are the run's, unchanged: their digest is computed once.
         weights = self.weights_of(config, device, channels_last) if frozen else None
         costs = self.costs(model, config, data, preprocess, device, weights, channels_last)  # may reject before training
+        augment = augment_for(config.data, data)
+        loss_fn, train_split = self.distillation(config, data.train, augment, preprocess, device)
         train_batches = BatchLoader(
-            data.train,
+            train_split,
             batch_size=config.train.batch_size,
             device=device,
             preprocess=preprocess,
-            augment=augment_for(config.data, data),
+            augment=augment,
             shuffle=True,
             seed=seed,
             channels_last=channels_last,
@@ -262,8 +304,9 @@ class TrainingEvaluator:
             )  # fmt: skip
         else:
             result = fit(
-                model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch, **control
-            )
+                model, train_batches, val_batches, config.train, len(data.class_names), on_epoch=on_epoch,
+                loss_fn=loss_fn, **control,
+            )  # fmt: skip
         # A head trained on cached features is all a trial changed: its model file holds the
         # head, and names the backbone's weights by digest (``model_files.rebuild_model``).
         # Not for an earlier run's model as backbone (that file must rebuild without the run)
@@ -293,6 +336,7 @@ class TrainingEvaluator:
             "seconds_per_epoch": train_seconds / max(len(result.curve), 1),
             "seconds": time.perf_counter() - started,
             "train_threads": float(threads.threads),
+            **({"distilled": 1.0} if loss_fn is not None else {}),  # search.distill: trained against the teacher
             **costs,
             # Named for what it is: where the peak cannot be reset it is the whole process's.
             ("peak_memory_mb" if peak_is_this_trials else "process_peak_memory_mb"): peak_memory_mb(device),

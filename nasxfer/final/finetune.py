@@ -82,6 +82,9 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
     config = store.config().apply({**record.applied_values, **(changes or {})})
     if trust_factory:
         config = config.apply({"model.backbone.trust_factory": True})
+    if config.finetune.distill is None and config.search.distill is not None:
+        # The search's trials distilled from a teacher: the final model does too, unless told otherwise.
+        config = config.apply({"finetune.distill": config.search.distill.model_dump()})
     settings = config.finetune
     epochs = epochs or settings.epochs
     seeds = seeds or settings.seeds
@@ -114,7 +117,7 @@ def _finetune(store, record, epochs, on_epoch, seeds: int | None = None, overwri
 
     teacher_cache = None
     if teacher is not None:  # the teacher's logits on each training image, once for all the seeds
-        from nasxfer.final.distill import TeacherLogits
+        from nasxfer.training.distill import TeacherLogits
 
         teacher_cache = TeacherLogits(teacher[0], device)
     runs = []
@@ -230,7 +233,7 @@ def _train_and_test(config, data, device, seed: int, epochs: int, on_epoch, teac
     augment = augment_for(config.data, data)
     loss_fn, loader_split, teacher_logits = None, train_split, None
     if teacher is not None:
-        from nasxfer.final.distill import distillation_for
+        from nasxfer.training.distill import distillation_for
 
         loss_fn, loader_split, teacher_logits = distillation_for(
             teacher.teacher, settings.distill, train_split, augment, preprocess, device, cache=teacher

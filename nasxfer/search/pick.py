@@ -14,6 +14,7 @@ standard errors and is refused.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -122,3 +123,16 @@ def retimed_history(store: "RunStore") -> list[TrialRecord]:
         if event.get("event") == RETIMED_EVENT and isinstance(event.get("metrics"), dict):
             fresh[event.get("number")] = event["metrics"]
     return [replace(r, metrics={**r.metrics, **fresh[r.number]}) if r.number in fresh else r for r in store.history()]
+
+
+def model_file(store, trial: int | None = None) -> tuple[Path, str | None, str]:
+    """``(path, sha256, description)`` of the model to use: the finetuned final model,
+    else (or with ``trial``) a trial's model."""
+    if trial is None:
+        final = store.path / "final" / "model.pt"
+        if final.is_file():
+            events = [e for e in store.events() if e.get("event") == "finetuned"]
+            return final, (events[-1].get("sha256") if events else None), "the final model"
+    record = choose_trial(store, trial)
+    path = store.trial_dir(record.number) / "model.pt"
+    return path, record.checksums.get("model.pt"), f"trial {record.number}'s model (not finetuned)"

@@ -2,7 +2,7 @@
 
 One function, so that validate passes only what search would start: the space, strategy,
 scheduler, pruner and executor (``runner.check_search_setup``), the warm-start run, the
-optional packages the outputs need, the data's folders and every backbone's source. Nothing
+optional packages the outputs need, the data's folders, every backbone's source and the distillation teacher's model file. Nothing
 here loads data, reads weights or trains; search then loads the data and builds the
 backbones, which finds what only reading the files can (a broken image, a checkpoint of
 another architecture).
@@ -19,6 +19,7 @@ from nasxfer.progress.live import check_log_outputs
 from nasxfer.search.objectives import objective_of
 from nasxfer.search.runner import check_search_setup
 from nasxfer.search.space import SearchSpace
+from nasxfer.search.teacher import check_search_distill
 from nasxfer.search.warm_start import warm_start_candidates
 
 
@@ -35,4 +36,5 @@ def check_before_run(config: Config, runs_dir: Path, *, resumed: bool = False) -
     if config.search.evaluator.table is None:  # a table lookup never reads the data
         check_data_paths(config.data)
     check_backbone_sources(config)
+    check_search_distill(config, runs_dir)
     return space

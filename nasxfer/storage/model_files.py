@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from nasxfer.config import Config, validate_config
 from nasxfer.storage.atomic import atomic_torch_save
+
+if TYPE_CHECKING:
+    from nasxfer.models.classifier import Classifier
 
 FORMAT_VERSION = 1
 BACKBONE_PREFIX = "backbone."  # a TransferNetwork's backbone parameters, in its state dict
@@ -169,3 +172,14 @@ def rebuild_model(payload: dict[str, Any]) -> nn.Module:
     if unexpected or any(not name.startswith(BACKBONE_PREFIX) for name in missing):
         raise NasxferError(f"model file: its head does not fit {config.model.backbone.name}'s network")
     return model.eval()
+
+
+def load_classifier(
+    path: str | Path, sha256: str | None, device: str = "cpu", trust_factory: bool = False, verify: bool = True
+) -> "Classifier":
+    """The model file at ``path`` as a ``Classifier``; see ``model_files.open_model_file``
+    for what ``sha256``, ``trust_factory`` and ``verify`` allow."""
+    from nasxfer.models.classifier import Classifier
+
+    payload = open_model_file(path, sha256, trust_factory=trust_factory, verify=verify)
+    return Classifier(rebuild_model(payload), payload).to(device).eval()
