@@ -5,6 +5,7 @@ a worker sent back, the pruner run in the worker, warm-start candidates first.""
 from __future__ import annotations
 
 import statistics
+import time
 
 from curves import CurveEvaluator, accuracy, quality
 from nasxfer.search.parallel import run_parallel_search
@@ -95,8 +96,18 @@ def test_a_stopped_parallel_promotion_resumes_from_its_rung(tmp_path, tiny_confi
             if any(e["event"] == "trial_promoted" for e in store.events()):
                 stop.request()
 
+    class SlowPromotions(CurveEvaluator):
+        """A promotion (a trial continuing from its rung's checkpoint) takes a second to start.
+        The stop is requested as the promotion is sent; without the pause a worker thread
+        could finish it before the loop saw the stop, leaving nothing to resume (the flake)."""
+
+        def evaluate(self, config, *, checkpoints=None, **kwargs):
+            if checkpoints is not None and checkpoints.latest() is not None:
+                time.sleep(1.0)
+            return super().evaluate(config, checkpoints=checkpoints, **kwargs)
+
     store, stop = RunStore.create(tmp_path / "parallel", config, {}), StopRequest()
-    _, _, _, outcome = run_threads(tmp_path, config, store, reporter=StopOncePromoting(), stop=stop)
+    _, _, _, outcome = run_threads(tmp_path, config, store, reporter=StopOncePromoting(), stop=stop, evaluator=SlowPromotions())
     assert outcome.interrupted
     unfinished = store.unfinished_trials()
     assert unfinished and unfinished[0]["event"] == "trial_promoted"
