@@ -31,7 +31,24 @@ def init_weights(network: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class ScratchNetwork(nn.Module):
+class MacroForward(nn.Module):
+    """The macro network's forward pass over its ``stem``, ``stages``, ``head`` and
+    ``classifier``: shared by ``ScratchNetwork`` and a supernet's path (``models.supernet``),
+    so a path runs exactly the standalone network's computation."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``[N, C, H, W]`` -> pooled features ``[N, num_features]``."""
+        return self.head(self.stages(self.stem(x)))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``[N, num_features]`` -> logits ``[N, num_classes]``."""
+        return self.classifier(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class ScratchNetwork(MacroForward):
     """Stem, searched stages, 1x1 head conv + pool (``features``) and a linear ``classifier``."""
 
     def __init__(self, cfg: ScratchConfig, in_channels: int, num_classes: int) -> None:
@@ -60,17 +77,6 @@ class ScratchNetwork(nn.Module):
         self.classifier = nn.Linear(cfg.head_channels, num_classes)
         self.num_features = cfg.head_channels
         init_weights(self)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``[N, C, H, W]`` -> pooled features ``[N, num_features]``."""
-        return self.head(self.stages(self.stem(x)))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Pooled features ``[N, num_features]`` -> logits ``[N, num_classes]``."""
-        return self.classifier(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def build_scratch_network(cfg: ScratchConfig, in_channels: int, num_classes: int) -> nn.Module:

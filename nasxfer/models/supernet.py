@@ -28,7 +28,7 @@ from torch import nn
 
 from nasxfer.config import ScratchConfig
 from nasxfer.models.ops import build_op, conv_bn
-from nasxfer.models.scratch import init_weights
+from nasxfer.models.scratch import MacroForward, init_weights
 
 Path = tuple[int, tuple[str, ...]]  # (stem_channels, one op per layer)
 
@@ -53,7 +53,7 @@ class WidthSupernet(nn.Module):
         self.classifier = nn.Linear(cfg.head_channels, num_classes)
 
 
-class PathNetwork(nn.Module):
+class PathNetwork(MacroForward):
     """One path of a supernet as a network: ``ScratchNetwork``'s attributes, the supernet's modules."""
 
     def __init__(self, shared: WidthSupernet, ops: Sequence[str], stages: Sequence[int]):
@@ -64,15 +64,6 @@ class PathNetwork(nn.Module):
         self.head = shared.head
         self.classifier = shared.classifier
         self.num_features = shared.classifier.in_features
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 class Supernet(nn.Module):
