@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 
 import yaml
 
+from search_process import search_process
 from nasxfer.storage.store import RunStore, resolve_run
 
 from conftest import TINY
@@ -51,12 +49,7 @@ def search_config(tmp_path):
 
 
 def nasxfer(*args, runs, fault=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("NASXFER_FAULT", None)
-    if fault:
-        env["NASXFER_FAULT"] = fault
-    command = [sys.executable, "-m", "nasxfer.cli", "search", *args, "--runs-dir", str(runs), "--quiet"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    return search_process(*args, runs=runs, fault=fault)
 
 
 def finished(store: RunStore):

@@ -5,16 +5,14 @@ in each phase resumed with nothing lost, and the config refused where a supernet
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from nasxfer.cli import app
+from search_process import search_process
 from nasxfer.storage.store import resolve_run
 
 runner = CliRunner()
@@ -76,12 +74,7 @@ def test_one_shot_search_report_and_finetune_through_the_cli(write_config, tiny_
 
 
 def nasxfer(*args, runs, fault=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("NASXFER_FAULT", None)
-    if fault:
-        env["NASXFER_FAULT"] = fault
-    command = [sys.executable, "-m", "nasxfer.cli", "search", *args, "--runs-dir", str(runs), "--quiet"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    return search_process(*args, runs=runs, fault=fault, timeout=180)
 
 
 def outcome(store):
