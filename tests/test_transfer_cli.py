@@ -74,6 +74,29 @@ def test_search_and_lp_ft_finetune_with_a_checkpoint_file_backbone(write_config,
     assert trial_json(resolve_run(runs_dir, "latest").path, 1)["metrics"]["feature_cache_hits"] == 2
 
 
+@pytest.mark.parametrize("batchnorm", ["eval", "train"])
+def test_lp_ft_second_phase_starts_where_the_head_phase_ended(write_config, weights, runs_dir, feature_cache_dir, batchnorm):
+    """The head trained on cached features must score the same once the backbone trains.
+
+    The regression: EfficientNet-Lite's first epoch through the backbone raised the
+    early-stopping loss from 0.60 to 0.88, because its BatchNorm switched to batch
+    statistics. With a learning rate of 1e-9 the second phase changes no weight, so the
+    early-stopping score may move only if BatchNorm's statistics do."""
+    config = tiny_transfer(weights)
+    config["model"]["finetune"] = {"batchnorm": batchnorm}
+    config["search"]["budget"]["trials"] = 1
+    path = write_config(config)
+    assert invoke("search", path, "-q").exit_code == 0
+    changes = ["head_epochs=2", "head_lr=0.001", "epochs=1", "unfreeze=all", "lr=1e-9", "holdout=0.3"]
+    result = invoke("finetune", "latest", *[arg for c in changes for arg in ("--set", f"finetune.{c}")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((resolve_run(runs_dir, "latest").path / "final" / "metrics.json").read_text())
+    head_phase, backbone_phase = metrics["curve"][1], metrics["curve"][2]
+    assert (head_phase["phase"], backbone_phase["phase"]) == (1, 2)
+    same = backbone_phase["val_loss"] == pytest.approx(head_phase["val_loss"], rel=1e-4)
+    assert same == (batchnorm == "eval"), (head_phase["val_loss"], backbone_phase["val_loss"])
+
+
 def test_earlier_runs_as_backbones(write_config, tiny_dict, weights, runs_dir):
     from nasxfer.storage.model_files import load_payload, rebuild_model
 

@@ -72,7 +72,32 @@ def test_unfreeze_counts_stages_from_the_top(config):
         assert trains == {name for stage in stages[frozen:] for name in stage if name != "linear"}
         network.train()
         assert all(not part.training for i in range(frozen) for part in network.backbone.stage_parts(i))
-        assert all(part.training for i in range(frozen, 4) for part in network.backbone.stage_parts(i))
+        trained = [part for i in range(frozen, 4) for part in network.backbone.stage_parts(i) if isinstance(part, nn.Module)]
+        assert all(part.training for part in trained if not isinstance(part, nn.BatchNorm2d))
+
+
+@pytest.mark.parametrize("batchnorm", ["eval", "train"])
+def test_training_stages_batchnorm_keeps_pretrained_statistics_unless_told(config, batchnorm):
+    """LP-FT's second phase, and any trial that unfreezes stages, starts from the features the
+    head was fitted to: with the default ``batchnorm: eval`` a training forward pass normalises
+    by the pretrained statistics, exactly as the frozen backbone (and the feature cache) did."""
+    cfg = config.apply({"model.finetune.unfreeze": "all", "model.finetune.batchnorm": batchnorm})
+    network = build_model(cfg.model, 3, 3)
+    images = torch.randn(8, 3, 32, 32) * 2 + 0.5  # not the statistics the checkpoint's BN holds
+    with torch.no_grad():
+        network.eval()
+        inference = network.forward_features(images)
+        network.train()
+        training = network.forward_features(images)
+    norms = [m for m in network.backbone.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and network.training
+    if batchnorm == "eval":
+        assert torch.allclose(training, inference, atol=1e-6)
+        assert not any(m.training for m in norms)
+        assert all(m.weight.requires_grad for m in norms)  # scale and shift still train
+    else:
+        assert not torch.allclose(training, inference, atol=1e-3)
+        assert all(m.training for m in norms)
         assert network.head.training
 
 
@@ -90,9 +115,11 @@ def test_backbone_lr_mult_makes_parameter_groups(config):
     assert {g["lr"] for g in build_optimizer(network, cfg.train).param_groups} == {0.2}  # frozen: left out
 
 
-def test_a_trial_leaves_frozen_weights_and_bn_statistics_bit_identical(config, weights_file, tmp_path):
+@pytest.mark.parametrize("batchnorm", ["eval", "train"])
+def test_a_trial_leaves_frozen_weights_and_bn_statistics_bit_identical(config, weights_file, tmp_path, batchnorm):
     path, original = weights_file
-    cfg = config.apply({"model.finetune.unfreeze": 1, "model.finetune.feature_cache": "off", "train.epochs": 1})
+    changes = {"model.finetune.unfreeze": 1, "model.finetune.feature_cache": "off", "train.epochs": 1}
+    cfg = config.apply({**changes, "model.finetune.batchnorm": batchnorm})
     outcome, trial_dir = run_trial(TrainingEvaluator(), cfg, tmp_path, 1)
     assert outcome.metrics["feature_cache"] == 0 and outcome.metrics["frozen_stages"] == 3
     trained = torch.load(trial_dir / "model.pt", weights_only=True)["state_dict"]
@@ -102,7 +129,9 @@ def test_a_trial_leaves_frozen_weights_and_bn_statistics_bit_identical(config, w
     for key in frozen_keys:
         assert torch.equal(trained[prefix + key], original[key]), key  # bit for bit, BN statistics too
     assert not torch.equal(trained[prefix + "layer3.0.conv1.weight"], original["layer3.0.conv1.weight"])
-    assert not torch.equal(trained[prefix + "layer3.0.bn1.running_mean"], original["layer3.0.bn1.running_mean"])
+    moved = not torch.equal(trained[prefix + "layer3.0.bn1.running_mean"], original["layer3.0.bn1.running_mean"])
+    assert moved == (batchnorm == "train")  # eval: the training stage's statistics stay pretrained
+    assert not torch.equal(trained[prefix + "layer3.0.bn1.weight"], original["layer3.0.bn1.weight"])
 
 
 # --------------------------------------------------------------------------- feature cache

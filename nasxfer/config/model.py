@@ -138,7 +138,11 @@ class TransferTraining(Strict):
     ``unfreeze``: how many backbone stages train, counted from the top (0 = linear probe:
     only the head trains; ``all``; more than the backbone has means all). Frozen stages stay
     in eval mode, so their BatchNorm statistics never move. ``backbone_lr_mult`` scales the
-    backbone's learning rate against the head's. ``feature_cache: auto`` trains the heads of
+    backbone's learning rate against the head's. ``batchnorm: eval`` keeps the training
+    stages' BatchNorm layers normalising by their pretrained statistics (their scale and
+    shift still train), so a head fitted to the frozen backbone meets the same features when
+    the backbone starts training; ``train`` normalises by batch statistics and updates the
+    running ones, as ``nn.Module.train`` does. ``feature_cache: auto`` trains the heads of
     fully frozen backbones on cached features (no image augmentation then; see README);
     ``feature_noise`` (Gaussian, in units of each feature's std) and ``feature_mixup`` (Beta
     alpha) augment those features instead.
@@ -146,6 +150,7 @@ class TransferTraining(Strict):
 
     unfreeze: int | Literal["all"] = Field(0, description="Backbone stages that train, counted from the top: 0 is a linear probe (only the head trains), all trains everything. Frozen stages stay in eval mode.")
     backbone_lr_mult: float = Field(0.1, gt=0, le=10, description="The backbone's learning rate as a multiple of the head's (train.lr).")
+    batchnorm: Literal["eval", "train"] = Field("eval", description="The training stages' BatchNorm: eval keeps the pretrained statistics (scale and shift still train), so LP-FT's head meets the features it was fitted to and small batches cannot corrupt them; train uses batch statistics and updates the running ones.")
     feature_cache: Literal["auto", "off"] = Field("auto", description="auto: the heads of fully frozen backbones train on cached features (no image augmentation then); off: always run the backbone.")
     feature_noise: float = Field(0.0, ge=0, le=10, description="Cached features only: Gaussian noise added to each feature, in units of its std.")
     feature_mixup: float = Field(0.0, ge=0, le=10, description="Cached features only: mixup of features with this Beta alpha; 0 turns it off.")

@@ -55,6 +55,7 @@ def build_model(
             backbone = build_backbone(cfg.backbone, pretrained=from_payload is None, source=source)
     network = TransferNetwork(backbone, cfg.head, num_classes)
     network.backbone_lr_mult = cfg.finetune.backbone_lr_mult
+    network.batchnorm = cfg.finetune.batchnorm
     set_trainable_stages(network, cfg.finetune.unfreeze)
     return network
 

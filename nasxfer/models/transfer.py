@@ -17,6 +17,8 @@ from torch import nn
 from nasxfer.models.backbones.base import Backbone
 from nasxfer.models.heads import Pool, build_head, pooled_width
 
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
 
 class TransferNetwork(nn.Module):
     def __init__(self, backbone: Backbone, head_cfg, num_classes: int) -> None:
@@ -27,6 +29,7 @@ class TransferNetwork(nn.Module):
         self.head = build_head(head_cfg, self.num_features, num_classes)
         self.frozen_stages = 0  # set by models.freezing; the first this many stages do not train
         self.backbone_lr_mult = 1.0
+        self.batchnorm = "train"  # or "eval": training stages' BatchNorm keeps its statistics (model.finetune.batchnorm)
         self._frozen_plan: tuple[int, set[str], set[str]] | None = None
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,6 +61,15 @@ class TransferNetwork(nn.Module):
                 module.train(mode)
 
         visit(self, "")
+        if mode and self.batchnorm == "eval":
+            # Pretrained statistics, not batch statistics, in the stages that train: the
+            # features a linear probe (or LP-FT's head phase, or the feature cache) fitted
+            # the head to stay what the head sees once the backbone trains. Batch statistics
+            # shift them at the first step, and a slow running average (EfficientNet's
+            # momentum is 0.01) leaves evaluation on statistics the weights no longer match.
+            for module in self.backbone.modules():
+                if isinstance(module, _BATCH_NORMS):
+                    module.train(False)
         return self
 
     def _frozen_names(self) -> tuple[set[str], set[str]]:
