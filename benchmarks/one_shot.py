@@ -130,25 +130,50 @@ def digits(args) -> None:
         # checkpoint is the trained supernet: ``train`` loads it and trains nothing more).
         scorer = SupernetEvaluator(data_source=evaluator)
         scorer.train(cfg_o, checkpoints=store_o.supernet_checkpoints())
-        pairs = []
+        pairs, losses = [], []
         for record in out_r.history:
             trial_cfg = cfg_o.apply(record.values)
             scored = scorer.evaluate(trial_cfg, seed=0, trial_dir=None, values=record.values)
             pairs.append((scored.metrics["val_accuracy"], record.metrics["val_accuracy"]))
+            losses.append((-scored.metrics["val_loss"], -record.metrics["val_loss"]))
         tau = kendall([a for a, _ in pairs], [b for _, b in pairs])
         rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
+        ceiling = {}
+        if args.retrain_truth:
+            # The ground truth's own noise: the same architectures trained again with other
+            # seeds. τ between the two trainings bounds what any ranking of them can reach.
+            again = []
+            with tempfile.TemporaryDirectory() as scratch:
+                for record in out_r.history:
+                    trial_dir = Path(scratch) / f"{record.number:04d}"
+                    trial_dir.mkdir()
+                    outcome = evaluator.evaluate(cfg_r.apply(record.values), seed=record.number + 10_000, trial_dir=trial_dir, values=record.values)
+                    again.append(outcome.metrics)
+            first = [b for _, b in pairs]
+            second = [m["val_accuracy"] for m in again]
+            mean = [(a + b) / 2 for a, b in zip(first, second)]
+            ceiling = {
+                "standalone_vs_standalone_tau": kendall(first, second),
+                "standalone_vs_standalone_tau_loss": kendall([b for _, b in losses], [-m["val_loss"] for m in again]),
+                "tau_vs_mean_of_two": kendall([a for a, _ in pairs], mean),
+                "tau_loss_vs_mean_loss_of_two": kendall([a for a, _ in losses], [(b - m["val_loss"]) / 2 for (_, b), m in zip(losses, again)]),
+            }
 
         supernet = next(e for e in store_o.events() if e.get("event") == "supernet_trained")
         compute_o = supernet["epochs"] * n_train + trained_images(out_o.history, n_train)
         compute_r = trained_images(out_r.history, n_train)
         # Evolution trained on its own, with the one-shot search's compute (whole trials).
         evo = copy.deepcopy(base)
+        if args.skip_evolution:
+            evo["search"]["budget"] = {"trials": 1}
         evo["search"]["strategy"] = {"name": "evolution", "population": 4, "sample": 2}
-        evo["search"]["budget"] = {"trials": max(1, compute_o // (base["train"]["epochs"] * n_train))}
+        if not args.skip_evolution:
+            evo["search"]["budget"] = {"trials": max(1, compute_o // (base["train"]["epochs"] * n_train))}
         cfg_e, store_e, out_e, wall_e = run(evo, runs, evaluator)
         compute_e = trained_images(out_e.history, n_train)
 
-        result = {"seed": seed, "kendall_tau": tau, "spearman": rho, "archs": len(pairs)}
+        result = {"seed": seed, "kendall_tau": tau, "spearman": rho, "archs": len(pairs),
+                  "kendall_tau_loss": kendall([a for a, _ in losses], [b for _, b in losses]), **ceiling}
         for name, cfg, store, out, wall, compute in (
             ("random", cfg_r, store_r, out_r, wall_r, compute_r),
             ("one-shot", cfg_o, store_o, out_o, wall_o, compute_o),
@@ -170,6 +195,12 @@ def digits(args) -> None:
             m = r[name]
             print(f"| {r['seed']} | {r['kendall_tau']:.2f} ({r['archs']}) | {r['spearman']:.2f} | {name} | {m['val_accuracy']:.4f} | "
                   f"{m['test_accuracy']:.4f} | {m['images']:,} | {m['images'] / r['random']['images']:.2f} | {m['wall_seconds']} |")
+    if args.retrain_truth:
+        print("\n| seed | τ supernet vs standalone (acc) | τ (loss) | τ standalone vs standalone again (acc) | τ (loss) | τ supernet vs mean of both (acc) | τ (loss) |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['seed']} | {r['kendall_tau']:.2f} | {r['kendall_tau_loss']:.2f} | {r['standalone_vs_standalone_tau']:.2f} | "
+                  f"{r['standalone_vs_standalone_tau_loss']:.2f} | {r['tau_vs_mean_of_two']:.2f} | {r['tau_loss_vs_mean_loss_of_two']:.2f} |")
     ok_tau = sum(r["kendall_tau"] >= 0.5 for r in rows)
     ok_search = sum(r["one-shot"]["val_accuracy"] >= r["random"]["val_accuracy"]
                     and r["one-shot"]["images"] <= r["random"]["images"] / 3 for r in rows)  # fmt: skip
@@ -237,6 +268,9 @@ def main() -> None:
     d.add_argument("--scored", type=int, default=200, help="candidates the evolution scores with the supernet")
     d.add_argument("--retrain", type=int, default=3)
     d.add_argument("--bn-batches", type=int, default=4)
+    d.add_argument("--skip-evolution", action="store_true", help="train one evolution trial only (for τ studies)")
+    d.add_argument("--retrain-truth", action="store_true",
+                   help="train the random search's architectures again with other seeds: the ground truth's own τ (its noise ceiling)")
     m = sub.add_parser("macro")
     m.add_argument("--epochs", type=int, default=4)
     m.add_argument("--archs", type=int, default=500)

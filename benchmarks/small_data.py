@@ -108,7 +108,8 @@ TASKS = {"usps": usps_task, "omniglot": omniglot_task}
 # --------------------------------------------------------------------------- configs
 
 
-def config_for(arm: str, task: Path, seed: int, trials: int, cv: int | None, val_fraction: float = 0.34) -> dict:
+def config_for(arm: str, task: Path, seed: int, trials: int, cv: int | None, val_fraction: float = 0.34,
+               transfer_finetune: dict | None = None, finetune: dict | None = None) -> dict:
     config = {
         "name": f"{task.name}-{arm}",
         "seed": seed,
@@ -131,7 +132,7 @@ def config_for(arm: str, task: Path, seed: int, trials: int, cv: int | None, val
             "train.lr": {"low": 0.003, "high": 0.1, "log": True},
         }
         config["train"] = {"epochs": 20, "batch_size": 16, "optimizer": "adamw", "lr": 0.01, "weight_decay": 1e-3, "device": "cpu"}
-        config["finetune"] = {"epochs": 20}
+        config["finetune"] = {"epochs": 20, **(transfer_finetune or {})}
     else:
         config["model"] = {"scratch": {"stem_channels": 16, "stages": [1, 1], "ops": ["conv3x3", "conv3x3"], "head_channels": 64}}
         config["search"]["space"] = {
@@ -141,6 +142,7 @@ def config_for(arm: str, task: Path, seed: int, trials: int, cv: int | None, val
         }
         config["train"] = {"epochs": 30, "batch_size": 16, "optimizer": "sgd", "lr": 0.05, "warmup_epochs": 1, "device": "cpu"}
         config["finetune"] = {"epochs": 30}
+    config["finetune"].update(finetune or {})
     return config
 
 
@@ -166,7 +168,8 @@ def trial_test_accuracies(store) -> dict[int, float]:
     return out
 
 
-def one_run(arm: str, task: Path, seed: int, trials: int, cv: int | None, runs_dir: Path, val_fraction: float) -> dict:
+def one_run(arm: str, task: Path, seed: int, trials: int, cv: int | None, runs_dir: Path, val_fraction: float,
+            transfer_finetune: dict | None = None, finetune: dict | None = None) -> dict:
     import yaml
     from typer.testing import CliRunner
 
@@ -176,7 +179,7 @@ def one_run(arm: str, task: Path, seed: int, trials: int, cv: int | None, runs_d
 
     cli = CliRunner()
     path = runs_dir / f"{task.name}-{arm}-{'cv' if cv else 'single'}.yaml"
-    path.write_text(yaml.safe_dump(config_for(arm, task, seed, trials, cv, val_fraction)))
+    path.write_text(yaml.safe_dump(config_for(arm, task, seed, trials, cv, val_fraction, transfer_finetune, finetune)))
     started = time.perf_counter()
     done = cli.invoke(app, ["search", str(path), "-q", "--runs-dir", str(runs_dir)])
     if done.exit_code != 0:
@@ -218,7 +221,16 @@ def main(argv=None) -> int:
     parser.add_argument("--arms", default="transfer,scratch")
     parser.add_argument("--scratch-modes", default="single,cv", help="the modes the scratch arm runs (the transfer arm runs --modes)")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument("--transfer-finetune", default="", metavar="KEY=VALUE,...",
+                        help="the transfer arm's finetune section, e.g. head_epochs=10,unfreeze=all (LP-FT through the backbone)")
+    parser.add_argument("--finetune", default="", metavar="KEY=VALUE,...", help="both arms' finetune section, e.g. train_on=train")
     args = parser.parse_args(argv)
+    import yaml
+
+    def section(text: str) -> dict:
+        return {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in text.split(",") if item)}
+
+    transfer_finetune, finetune = section(args.transfer_finetune), section(args.finetune)
     if not WEIGHTS.is_file():
         print(f"needs {WEIGHTS} (see ../shared/data/README.md)", file=sys.stderr)
         return 2
@@ -250,7 +262,7 @@ def main(argv=None) -> int:
                         runs_dir = tmp / "runs" / f"{task.name}-{arm}-{mode}"
                         runs_dir.mkdir(parents=True)
                         cv = args.folds if mode == "cv" else None
-                        row = one_run(arm, task, seed, args.trials, cv, runs_dir, args.val_fraction)
+                        row = one_run(arm, task, seed, args.trials, cv, runs_dir, args.val_fraction, transfer_finetune, finetune)
                         row["load"] = os.getloadavg()[0]
                         results.setdefault((task_name, shots, arm, mode), []).append(row)
                         print(f"{task_name} K={shots} seed {seed} {arm:8} {mode:6} val {row['val']:.3f} test {row['test']:.3f} "
