@@ -93,6 +93,38 @@ def test_hscore_of_one_feature():
     assert value("hscore", None, features([0.0, 2.0, 4.0, 6.0], [0, 0, 1, 1])) == pytest.approx(0.8)
 
 
+def test_ledoit_wolf_covariance_matches_its_definition():
+    from nasxfer.screening.hscore import ledoit_wolf_covariance
+
+    x = torch.randn(12, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * torch.tensor([4.0, 1, 1, 1, 1], dtype=torch.float64)
+    x = x - x.mean(dim=0)
+    sample = x.T @ x / 12
+    target = torch.trace(sample) / 5 * torch.eye(5, dtype=torch.float64)
+    spread = sum(((row[:, None] * row[None, :] - sample) ** 2).sum() for row in x) / 12**2  # one image at a time
+    shrinkage = min(1.0, float(spread / ((sample - target) ** 2).sum()))
+    assert 0 < shrinkage < 1
+    assert torch.allclose(ledoit_wolf_covariance(x), (1 - shrinkage) * sample + shrinkage * target)
+
+
+def test_hscore_tells_features_apart_when_they_outnumber_the_images():
+    # 40 images of 200 features: the sample covariance is singular, and with its pseudo-inverse
+    # every feature set scores classes - 1 = 1. The shrinkage estimate keeps them apart (it is
+    # no clean measure there either: it also grows with the noise dimensions, see hscore.py).
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(40) % 2
+    noise = torch.randn(40, 200, generator=generator)
+    informative = noise + 1.5 * labels[:, None].float() * (torch.arange(200) < 20).float()
+    scores = [value("hscore", None, Features(x, labels, 2, None)) for x in (noise, informative)]
+    assert scores[1] - scores[0] > 0.5
+
+    def pseudo_inverse_hscore(x):
+        f = (x - x.mean(dim=0)).double()
+        g = torch.stack([f[labels == label].mean(dim=0) for label in labels])
+        return float(torch.trace(torch.linalg.pinv(f.T @ f, hermitian=True, rtol=1e-10) @ (g.T @ g)))
+
+    assert [pseudo_inverse_hscore(x) for x in (noise, informative)] == [pytest.approx(1.0)] * 2
+
+
 def test_leep_and_nce():
     # θ = 0.5 everywhere: P(y | z) = 0.5, so every image's expected prediction is 0.5
     uniform = features([0.0, 1.0], [0, 1], source=[[0.5, 0.5], [0.5, 0.5]])
