@@ -53,7 +53,7 @@ WEIGHTS = SHARED / "weights" / "resnet20-cifar10.th"
 # --------------------------------------------------------------------------- tasks
 
 
-def _save_grey(pixels: np.ndarray, path: Path) -> None:
+def save_grey(pixels: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,9 +76,9 @@ def usps_task(root: Path, shots: int, seed: int, test_per_class: int = 30) -> Pa
     rng, test_rng = np.random.default_rng(seed), np.random.default_rng(12345)
     for c in range(10):
         for i in rng.choice(np.flatnonzero(train_y == c), shots, replace=False):
-            _save_grey(train_x[i], task / "train" / f"digit{c}" / f"{i}.png")
+            save_grey(train_x[i], task / "train" / f"digit{c}" / f"{i}.png")
         for i in test_rng.choice(np.flatnonzero(test_y == c), test_per_class, replace=False):
-            _save_grey(test_x[i], task / "test" / f"digit{c}" / f"{i}.png")
+            save_grey(test_x[i], task / "test" / f"digit{c}" / f"{i}.png")
     return task
 
 
@@ -98,7 +98,7 @@ def omniglot_task(root: Path, shots: int, seed: int, alphabet: str = "Greek", si
             for i, name in enumerate(files):
                 image = Image.open(io.BytesIO(archive.read(name))).convert("L").resize((size, size), Image.BOX)
                 split = "train" if i in chosen else "test"
-                _save_grey(np.array(image), task / split / character / f"{i:02d}.png")
+                save_grey(np.array(image), task / split / character / f"{i:02d}.png")
     return task
 
 
