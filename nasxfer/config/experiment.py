@@ -131,6 +131,12 @@ class Config(Strict):
         return self
 
     @model_validator(mode="after")
+    def _recheck_runs_locally(self) -> Config:
+        if self.search.recheck is not None and self.executor.name != "local":
+            raise ValueError("search.recheck: re-checks run in the search's own process; set executor.name: local or remove search.recheck")
+        return self
+
+    @model_validator(mode="after")
     def _space_varies_what_trials_train(self) -> Config:
         check_space_paths(self.search.space, DataConfig.model_fields)
         return self

@@ -240,6 +240,24 @@ class CrossValidation(Strict):
         return self.folds * self.repeats
 
 
+class RecheckConfig(Strict):
+    """Re-check the leaders before the pick: once the searched trials are done, the ``top``
+    best are trained ``repeats`` more times, each with another seed, and each leader's
+    metrics become the mean over its runs, with the standard error beside it (as
+    ``search.cv``'s). A trial's single run is partly luck; the leader with the best mean is
+    the better pick. The re-runs count against ``search.budget.trials``: the strategy
+    searches ``trials - top * repeats`` candidates.
+    """
+
+    top: int = Field(5, ge=1, le=1000, description="How many of the best searched trials are trained again before the pick.")
+    repeats: int = Field(2, ge=1, le=100, description="More trainings of each leader, each with another seed; its metrics become the mean over its 1 + repeats runs.")
+
+    @property
+    def trainings(self) -> int:
+        """The trial budget the re-checks take: top x repeats."""
+        return self.top * self.repeats
+
+
 class OneShotConfig(Strict):
     """Weight-sharing search, single-path one-shot (SPOS, Guo et al., 2020): three phases.
 
@@ -280,6 +298,30 @@ class SearchConfig(Strict):
     cv: CrossValidation | None = Field(None, description="Cross-validated trials: each trial trains on folds of train+val and reports the fold mean and its standard error; an integer is short for {folds: N}. null: one train/val split.")
     one_shot: OneShotConfig | None = Field(None, description="Weight-sharing search (single-path one-shot): train one supernet, score candidates with its weights (search.budget bounds them), retrain the retrain_top best from scratch. null: every trial trains on its own.")
     distill: SearchDistillConfig | None = Field(None, description="Knowledge distillation in every trial from a teacher (run:<id> or a model file), loaded once per run; trials are still ranked by their own validation accuracy, and finetune distils from the same teacher unless finetune.distill is set. null: trials train on the labels alone.")
+    recheck: RecheckConfig | None = Field(None, description="Re-check the leaders: after the searched trials, train the top best repeats more times with other seeds and rank them by their mean (± s.e.); the re-runs count against search.budget.trials. null: every trial is one run.")
+
+    @model_validator(mode="after")
+    def _recheck_fits(self) -> SearchConfig:
+        if self.recheck is None:
+            return self
+        trials = self.budget.trials
+        if trials is not None and self.recheck.trainings >= trials:
+            raise ValueError(
+                f"recheck: top x repeats ({self.recheck.top} x {self.recheck.repeats}) re-runs leave no trial of "
+                f"search.budget.trials ({trials}) to search; raise the budget or lower search.recheck.top"
+            )
+        clashes = {"cv": self.cv is not None, "one_shot": self.one_shot is not None, "scheduler": self.scheduler is not None}
+        for name, clash in clashes.items():
+            if clash:
+                raise ValueError(f"recheck: search.{name} cannot be combined with re-checked leaders yet; remove one of them")
+        return self
+
+    @property
+    def searched_trials(self) -> int | None:
+        """The candidates the strategy proposes: the trial budget less the re-checks' share."""
+        if self.budget.trials is None:
+            return None
+        return self.budget.trials - (self.recheck.trainings if self.recheck else 0)
 
     @model_validator(mode="after")
     def _cv_needs_training(self) -> SearchConfig:

@@ -7,8 +7,8 @@ Pareto front (multi-objective searches) or every complete trial, narrowed with
 example ``--pick fastest --within 0.01``: the fastest trial at most one accuracy point
 below the best). ``simplest-within-noise``: the 1-s.e. rule (Breiman et al., 1984): the
 trial with the fewest parameters among the complete trials within one standard error of
-the best, the best's own ``search.cv`` standard error; a run without ``search.cv`` has no
-standard errors and is refused.
+the best, the best's own standard error (``search.cv``'s, or ``search.recheck``'s); a run
+with neither has no standard errors and is refused.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def pick_trial(
         if primary.standard_error(best) is None:
             raise NasxferError(
                 f"--pick {WITHIN_NOISE}: the trials have no standard error of {primary.metric}; "
-                "search with search.cv: {folds: 5}, or use --pick smallest --within D"
+                "search with search.cv: {folds: 5} or search.recheck, or use --pick smallest --within D"
             )
         tied = primary.tied_with_best(history)
         pool = [r for r in history if r.number in tied and r.metrics.get("params") is not None] or [best]

@@ -7,7 +7,8 @@ or start a new candidate, and a new candidate is the next warm-start one not yet
 else the strategy's proposal. Starts and promotions are journalled before training, so a
 run killed at any point continues with the same trial.
 
-Budget: ``search.budget.trials`` counts candidates. A promoted trial keeps its number and
+Budget: ``search.budget.trials`` counts candidates, less ``search.recheck``'s re-runs of the
+leaders (``nasxfer.search.recheck``, after the planner). A promoted trial keeps its number and
 does not count again; once the budget is spent no candidate starts, but the scheduler may
 still promote paused trials to finish its brackets.
 """
@@ -91,8 +92,11 @@ class Planner:
                 self.store.checkpoints(retirement.number).clear()
             step = decision.next
             if step is None:
-                budget = self.config.search.budget.trials
-                self.stop_reason = "search space exhausted" if self.exhausted else f"trial budget reached ({budget} trial{'s' if budget != 1 else ''})"
+                budget, recheck = self.config.search.searched_trials, self.config.search.recheck
+                spent = f"{budget} trial{'s' if budget != 1 else ''}"
+                if recheck is not None:
+                    spent += f" searched, {recheck.trainings} for re-checking the leaders"
+                self.stop_reason = "search space exhausted" if self.exhausted else f"trial budget reached ({spent})"
                 return None
             if isinstance(step, Promotion):
                 return self._promote(history, step, elapsed)
@@ -113,7 +117,7 @@ class Planner:
         return plan
 
     def _can_start_new(self, history: Sequence[TrialRecord]) -> bool:
-        budget = self.config.search.budget.trials
+        budget = self.config.search.searched_trials
         counted = sum(r.state is not TrialState.REJECTED for r in history)  # rejects cost no training
         return not self.exhausted and (budget is None or counted < budget)
 

@@ -139,6 +139,11 @@ def run_search(
             stop_reason, interrupted = run_planned_trials(
                 config, store, evaluator, planner, history, record, reporter, stop, elapsed, pending=pending, prune=prune
             )
+            if config.search.recheck is not None and not interrupted:  # the leaders trained again: nasxfer.search.recheck
+                from nasxfer.search.recheck import run_recheck
+
+                early, interrupted = run_recheck(config, store, evaluator, history, record, stop, elapsed, objective)
+                stop_reason = early or stop_reason
 
         best = objective.best(history)
         epochs = epochs_trained(history)
