@@ -37,9 +37,7 @@ RUNS = "recheck_runs"
 
 def first_score(objective: ObjectiveSpec, record: TrialRecord) -> float | None:
     """The trial's score by its first run (a re-checked leader keeps it in ``recheck_first``)."""
-    if FIRST in record.metrics:
-        return objective.score(dataclasses.replace(record, metrics={objective.metric: record.metrics[FIRST]}))
-    return objective.score(record)
+    return objective.oriented(record.metrics.get(FIRST, record.metrics.get(objective.metric)))
 
 
 def leaders(history: list[TrialRecord], objective: ObjectiveSpec, top: int) -> list[TrialRecord]:
