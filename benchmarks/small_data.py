@@ -70,9 +70,14 @@ def usps_task(root: Path, shots: int, seed: int, test_per_class: int = 30) -> Pa
         images = ((1 - (rows[:, 1:] + 1) / 2) * 255).round().clip(0, 255).astype(np.uint8).reshape(-1, 16, 16)
         return images, labels  # dark digits on white, like the scans
 
-    task = root / f"usps-k{shots}-s{seed}"
-    train_x, train_y = read("zip.train.gz")
-    test_x, test_y = read("zip.test.gz")
+    return digit_folders(root / f"usps-k{shots}-s{seed}", read("zip.train.gz"), read("zip.test.gz"), shots, test_per_class, seed)
+
+
+def digit_folders(task: Path, train, test, shots: int, test_per_class: int, seed: int) -> Path:
+    """``train/`` and ``test/`` folders of ``digit<c>/`` PNGs: ``shots`` training images per
+    class drawn with ``seed``, and ``test_per_class`` test images per class, the same for every
+    seed. ``train`` and ``test`` are ``(images, labels)`` arrays."""
+    (train_x, train_y), (test_x, test_y) = train, test
     rng, test_rng = np.random.default_rng(seed), np.random.default_rng(12345)
     for c in range(10):
         for i in rng.choice(np.flatnonzero(train_y == c), shots, replace=False):

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))  # efficientnet_lite.py: the factories
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from small_data import omniglot_task, save_grey, usps_task  # noqa: E402
+from small_data import digit_folders, omniglot_task, usps_task  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 WEIGHTS = SHARED / "weights"
@@ -81,14 +81,7 @@ def mnist_task(root: Path, per_class: int, seed: int, test_per_class: int = 30) 
     task = root / f"mnist-n{per_class}-t{test_per_class}-s{seed}"
     if (task / "done").exists():
         return task
-    train_x, train_y = read("train")
-    test_x, test_y = read("t10k")
-    rng, test_rng = np.random.default_rng(seed), np.random.default_rng(12345)
-    for c in range(10):
-        for i in rng.choice(np.flatnonzero(train_y == c), per_class, replace=False):
-            save_grey(train_x[i], task / "train" / f"digit{c}" / f"{i}.png")
-        for i in test_rng.choice(np.flatnonzero(test_y == c), test_per_class, replace=False):
-            save_grey(test_x[i], task / "test" / f"digit{c}" / f"{i}.png")
+    digit_folders(task, read("train"), read("t10k"), per_class, test_per_class, seed)
     (task / "done").touch()
     return task
 
